@@ -1,0 +1,1 @@
+"""netwarden's front ends and (later) the model runtime and agent loop."""

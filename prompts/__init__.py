@@ -1,0 +1,1 @@
+"""Prompt text shipped with netwarden (system prompts, tool descriptions)."""

@@ -1,0 +1,1 @@
+"""netwarden's checks: certificates, post-quantum posture, Nmap. No model, no UI."""
