@@ -18,7 +18,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tools.errors import ConfigError, ScopeError
+from tools.errors import ConfigError, ScopeError, TargetError
 from tools.targets import is_ip_literal
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,7 +96,10 @@ class Scope:
 
     def check_network(self, text: str) -> IPNetwork:
         """Accept a CIDR range only when all of it lies in one allowed network."""
-        network = ipaddress.ip_network(text, strict=False)
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise TargetError(f"{text!r} is not a network (CIDR) range") from None
         for denied in self.denied_networks:
             if network.version == denied.version and network.overlaps(denied):
                 raise ScopeError(text, f"it overlaps the denied network {denied}")
