@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -17,6 +18,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
+from cryptography.utils import CryptographyDeprecationWarning
 
 from tools.certs.classify import describe_key, oid_name, pq_algorithm
 from tools.certs.text import clean_text
@@ -37,7 +39,7 @@ def describe_certificate(cert: x509.Certificate, now: datetime) -> CertificateIn
         subject=_safe(lambda: clean_text(cert.subject.rfc4514_string()), UNREADABLE),
         issuer=_safe(lambda: clean_text(cert.issuer.rfc4514_string()), UNREADABLE),
         sans=_safe(lambda: subject_alt_names(cert), list[str]()),
-        serial=_safe(lambda: _hex_serial(cert.serial_number), UNREADABLE),
+        serial=_safe(lambda: _hex_serial(cert), UNREADABLE),
         not_before=iso_utc(cert.not_valid_before_utc),
         not_after=iso_utc(not_after),
         days_left=days_between(_as_utc(now), not_after),
@@ -107,7 +109,10 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _hex_serial(serial: int) -> str:
+def _hex_serial(cert: x509.Certificate) -> str:
+    with warnings.catch_warnings():  # a non-positive serial is reported, not warned
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        serial = cert.serial_number
     sign = "-" if serial < 0 else ""
     return sign + format(abs(serial), "X")
 

@@ -242,16 +242,29 @@ def _syscall(exc: SSL.SysCallError) -> str:
     return str(exc.args[1]) if len(exc.args) > 1 else str(exc)
 
 
+_REASON_HINTS = {
+    "wrong version number": "the server does not speak TLS here",
+    "unsupported protocol": "no TLS version in common",
+    "tlsv1 alert protocol version": "no TLS version in common",
+    "sslv3 alert handshake failure": "no cipher suite or group in common",
+}
+
+
 def _ssl_reason(exc: SSL.Error) -> str:
-    """The most specific OpenSSL reason, e.g. 'wrong version number'."""
+    """OpenSSL's most specific reason, with a plain-words hint where one helps."""
     errors = exc.args[0] if exc.args else []
+    reason = str(exc) or type(exc).__name__
     if isinstance(errors, list) and errors and isinstance(errors[-1], tuple):
-        return str(errors[-1][-1])
-    return str(exc) or type(exc).__name__
+        reason = str(errors[-1][-1])
+    hint = _REASON_HINTS.get(reason)
+    return f"{hint} ({reason})" if hint else reason
 
 
 def _peer_chain(conn: SSL.Connection) -> list[x509.Certificate]:
-    chain = conn.get_peer_cert_chain(as_cryptography=True)
+    try:
+        chain = conn.get_peer_cert_chain(as_cryptography=True)
+    except (ValueError, x509.InvalidVersion) as exc:
+        raise ProbeError(Status.ERROR, f"unreadable certificate: {exc}") from exc
     if not chain:
         raise ProbeError(Status.ERROR, "the server presented no certificate")
     return list(chain)
