@@ -1,0 +1,1 @@
+"""TLS probes written by hand: ClientHellos, first replies, post-quantum groups."""
