@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import socket
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from OpenSSL import crypto
+from OpenSSL import SSL, crypto
 
 from tools.certs import (
     CertInspection,
@@ -54,7 +55,6 @@ def make_cert(
     dns: Sequence[str] | None = ("localhost",),
     ips: Sequence[str] = (),
     days: tuple[int, int] = (-1, 90),
-    algorithm: hashes.HashAlgorithm | None = None,
 ) -> x509.Certificate:
     """A self-issued certificate with the given SANs (``dns=None``: no SAN)."""
     name = subject or _name("localhost")
@@ -72,7 +72,7 @@ def make_cert(
         names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
     needs_hash = isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-    return builder.sign(key, algorithm or (hashes.SHA256() if needs_hash else None))
+    return builder.sign(key, hashes.SHA256() if needs_hash else None)
 
 
 @pytest.fixture(scope="module")
@@ -201,12 +201,14 @@ def test_ssh_server_is_a_handshake_failure(lab: Any) -> None:
 # --- connection failures --------------------------------------------------------
 
 
-def test_closed_port_is_refused() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_closed_port_is_refused(address: str) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((address, 0))
         port = probe.getsockname()[1]
     with pytest.raises(ProbeError) as caught:
-        inspect_tls("127.0.0.1", port, "localhost")
+        inspect_tls(address, port, "localhost")
     assert caught.value.status == Status.REFUSED
     assert "connection refused" in str(caught.value)
 
@@ -252,6 +254,42 @@ def test_garbage_answer_is_a_handshake_failure(garbage_port: int) -> None:
     assert caught.value.status == Status.ERROR
     assert str(caught.value).startswith("TLS handshake failed: ")
     assert "\n" not in str(caught.value)
+
+
+@pytest.fixture
+def hostile_server(p256: ec.EllipticCurvePrivateKey) -> Iterator[int]:
+    """A real TLS server whose self-signed certificate carries hostile text."""
+    cert = make_cert(p256, subject=_name(HOSTILE, HOSTILE), dns=["x\x1b[31m.example"])
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.use_certificate(cert)
+    context.use_privatekey(p256)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve_one() -> None:
+        sock, _ = server.accept()
+        conn = SSL.Connection(context, sock)
+        conn.set_accept_state()
+        with contextlib.suppress(SSL.Error):
+            conn.do_handshake()
+            conn.shutdown()
+        sock.close()
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_hostile_certificate_from_a_live_server(hostile_server: int) -> None:
+    result = inspect_tls("127.0.0.1", hostile_server, "localhost", timeout=3.0)
+    texts = [result.certificate.subject, *result.certificate.sans]
+    texts += [f.detail for f in result.findings]
+    assert not any(_has_control_characters(text) for text in texts)
+    assert {"cert-self-signed", "cert-hostname-mismatch"} <= ids(result)
+    assert "Ignore previous instructions" in result.certificate.subject
 
 
 def test_a_name_is_never_resolved() -> None:

@@ -82,14 +82,7 @@ def inspect_tls(
     leaf, presented = handshake.chain[0], handshake.chain
     infos = [describe_certificate(cert, moment) for cert in presented]
     host = server_name or address
-    reason = verify_chain(store, presented)
-    trust = TrustInfo(
-        trusted=reason is None,
-        store=str(ca_file) if ca_file else "system",
-        reason=reason,
-        hostname_match=hostname_matches(leaf, host),
-        chain_in_order=chain_in_order(presented),
-    )
+    trust = trust_info(store, presented, host, str(ca_file) if ca_file else "system")
     findings = certificate_findings(
         infos[0], trust, thresholds, chain=infos, host=host, now=moment
     )
@@ -99,6 +92,20 @@ def inspect_tls(
         )
     log.info("tls %s:%d sni=%s: %d findings", address, port, server_name, len(findings))
     return CertInspection(infos[0], infos, trust, handshake.connection, findings, leaf)
+
+
+def trust_info(
+    store: crypto.X509Store, chain: list[x509.Certificate], host: str, label: str
+) -> TrustInfo:
+    """Whether ``chain`` verifies in ``store``, covers ``host`` and is in order."""
+    reason = verify_chain(store, chain)
+    return TrustInfo(
+        trusted=reason is None,
+        store=label,
+        reason=reason,
+        hostname_match=hostname_matches(chain[0], host),
+        chain_in_order=chain_in_order(chain),
+    )
 
 
 def trust_store(ca_file: Path | None, now: datetime) -> crypto.X509Store:
@@ -122,6 +129,8 @@ def verify_chain(store: crypto.X509Store, chain: list[x509.Certificate]) -> str 
         crypto.X509StoreContext(store, leaf, rest).verify_certificate()
     except crypto.X509StoreContextError as exc:
         return str(exc.errors[2]) if len(exc.errors) > 2 else str(exc)
+    except crypto.Error as exc:  # a chain OpenSSL cannot even evaluate
+        return f"verification error: {exc}"
     return None
 
 
