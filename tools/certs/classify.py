@@ -153,8 +153,8 @@ def classify_certificate(cert: x509.Certificate) -> CertificatePq:
     post_quantum = key_pq is not None and signature_pq
     strength = key_pq[1] if key_pq is not None else classical_strength(key)
     if key_pq is not None and not signature_pq:
-        verdict = "key is post-quantum, but the issuer's classical signature is " + (
-            "disallowed after 2035 (NIST IR 8547)"
+        verdict = "post-quantum key under a classical signature: " + nist_ir_8547(
+            False, 128
         )
     else:
         verdict = nist_ir_8547(post_quantum, strength)
