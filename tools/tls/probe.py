@@ -42,6 +42,7 @@ from tools.tls.wire import (
 logger = logging.getLogger(__name__)
 
 X25519, SECP256R1, SECP384R1, X25519MLKEM768 = 0x001D, 0x0017, 0x0018, 0x11EC
+NIST_CURVES = (SECP256R1, SECP384R1, 0x0019)
 NOT_SUPPORTED_ALERTS = frozenset({40, 47, 71})
 LEGACY_VERSIONS = (TLS12, TLS11, TLS10)
 NO_TLS13 = "server does not speak TLS 1.3"
@@ -111,7 +112,9 @@ class _Session:
             ciphers=ciphers,
         )
 
-    async def exchange(self, hello: bytes) -> ServerReply:
+    async def exchange(
+        self, hello: bytes, *, key_exchange: bool = False
+    ) -> ServerReply:
         """Send ``hello`` on a fresh connection and return the first reply."""
         async with self._slots:
             self.count += 1
@@ -120,7 +123,9 @@ class _Session:
                 with suppress(ConnectionError):
                     writer.write(hello)
                     await writer.drain()
-                return await read_server_reply(reader, self.timeout)
+                return await read_server_reply(
+                    reader, self.timeout, key_exchange=key_exchange
+                )
             finally:
                 writer.close()
 
@@ -280,7 +285,7 @@ async def _client_view(session: _Session, profile: ClientProfile) -> ClientView:
         profile.groups, key_shares=profile.key_shares, versions=(TLS13, TLS12)
     )
     try:
-        reply = await session.exchange(hello)
+        reply = await session.exchange(hello, key_exchange=True)
     except ProbeError as exc:
         logger.debug("client view %s failed: %s", profile.name, exc)
         return view
@@ -338,17 +343,37 @@ async def _versions(session: _Session, versions: Sequence[int]) -> dict[int, boo
 
 
 async def _legacy_group(session: _Session, group: Group, version: int) -> GroupProbe:
-    """A pre-1.3 ECDHE hello offering only ``group``: a ServerHello means yes."""
-    hello = session.hello([group.code], versions=(version,), ciphers=ECDHE_CIPHERS)
+    """Pre-1.3 ECDHE hellos for ``group``; the ServerKeyExchange names the curve.
+
+    An ECDSA certificate's curve must be among the offered groups before TLS 1.3,
+    so when ``group`` alone fails it is offered again ahead of the NIST curves.
+    """
     label = version_name(version)
     try:
-        reply = await session.exchange(hello)
+        reply = await _legacy_exchange(session, [group.code], version)
+        if isinstance(reply, Alert) and group.code not in NIST_CURVES:
+            reply = await _legacy_exchange(session, [group.code, *NIST_CURVES], version)
     except ProbeError as exc:
         return _group_probe(group, "error", f"{label}: {exc}")
     if isinstance(reply, ServerHello) and reply.version == version:
-        return _group_probe(group, "supported", f"{label} ECDHE ServerHello")
+        if reply.selected_group == group.code:
+            return _group_probe(group, "supported", f"{label} ECDHE with {group.name}")
+        chosen = (
+            "no ECDHE"
+            if reply.selected_group is None
+            else group_name(reply.selected_group)
+        )
+        detail = f"{label}: offered with the NIST curves, the server chose {chosen}"
+        return _group_probe(group, "not-supported", detail)
     _, detail = group_outcome(group.code, reply)
     return _group_probe(group, "not-supported", f"{label}: {detail}; {NO_TLS13}")
+
+
+async def _legacy_exchange(
+    session: _Session, groups: Sequence[int], version: int
+) -> ServerReply:
+    hello = session.hello(groups, versions=(version,), ciphers=ECDHE_CIPHERS)
+    return await session.exchange(hello, key_exchange=True)
 
 
 async def _legacy_report(session: _Session, control: GroupProbe) -> TlsPqReport:

@@ -126,6 +126,9 @@ ALERT_NAMES = {
 RECORD_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "data"}
 MAX_RECORD = 2**14 + 2048  # RFC 8446 §5.2 allows 2^14 + 256; be lenient
 MAX_SERVER_HELLO = 2**15
+MAX_HANDSHAKE = 2**16
+# TLS 1.2 messages that may come between ServerHello and ServerKeyExchange.
+_BEFORE_KEY_EXCHANGE = {11: "Certificate", 22: "CertificateStatus"}
 MAX_REPLY_BYTES = 2**17
 
 
@@ -420,7 +423,7 @@ def _with_key_share(hello: ServerHello) -> ServerHello:
     )
 
 
-def _replace(hello: ServerHello, **changes: int) -> ServerHello:
+def _replace(hello: ServerHello, **changes: int | None) -> ServerHello:
     fields = {**hello.__dict__, **changes}
     return ServerHello(**fields)
 
@@ -434,13 +437,19 @@ def describe_non_tls(data: bytes) -> str:
 
 
 class ReplyParser:
-    """Incremental parser for the first server reply; feed it bytes as they come."""
+    """Incremental parser for the first server reply; feed it bytes as they come.
 
-    def __init__(self) -> None:
+    With ``key_exchange`` a TLS 1.2 (or older) ServerHello is held back until the
+    ServerKeyExchange, whose named curve becomes the hello's ``selected_group``.
+    """
+
+    def __init__(self, *, key_exchange: bool = False) -> None:
         self._buf = bytearray()
         self._hs = bytearray()
         self._consumed = 0
         self._is_tls = False
+        self._want_kx = key_exchange
+        self._hello: ServerHello | None = None
         self.received = 0
 
     def need(self) -> int:
@@ -470,6 +479,8 @@ class ReplyParser:
     def finish(self, *, reset: bool = False) -> ServerReply:
         """The peer closed the connection: whatever is complete, or an error."""
         buf = bytes(self._buf)
+        if self._hello is not None:
+            return self._hello
         if self.received == 0:
             return Closed(reset=reset)
         if not self._is_tls and buf.startswith(b"SSH-"):
@@ -538,33 +549,63 @@ class ReplyParser:
         return None  # change_cipher_spec before ServerHello: ignore it
 
     def _handshake(self) -> ServerReply | None:
-        if len(self._hs) < 4:
-            return None
-        msg_type = self._hs[0]
-        length = int.from_bytes(self._hs[1:4], "big")
-        if msg_type != 2:
-            raise WireError(
-                f"expected ServerHello, got handshake message type {msg_type}"
-            )
-        if length > MAX_SERVER_HELLO:
+        while len(self._hs) >= 4:
+            msg_type = self._hs[0]
+            length = int.from_bytes(self._hs[1:4], "big")
+            self._check_message(msg_type, length)
+            if len(self._hs) < 4 + length:
+                return None
+            body = bytes(self._hs[4 : 4 + length])
+            del self._hs[: 4 + length]
+            reply = self._message(msg_type, body)
+            if reply is not None:
+                return reply
+        return None
+
+    def _check_message(self, msg_type: int, length: int) -> None:
+        if self._hello is None and msg_type != 2:
+            raise WireError(f"expected ServerHello, got handshake message {msg_type}")
+        if msg_type == 2 and length > MAX_SERVER_HELLO:
             raise WireError(f"ServerHello of {length} bytes exceeds {MAX_SERVER_HELLO}")
-        if len(self._hs) < 4 + length:
+        if length > MAX_HANDSHAKE:
+            raise WireError(f"handshake message of {length} bytes exceeds the cap")
+
+    def _message(self, msg_type: int, body: bytes) -> ServerReply | None:
+        if self._hello is None:
+            hello = parse_server_hello(body)
+            if not self._want_kx or hello.is_hello_retry or hello.version >= TLS13:
+                return hello
+            self._hello = hello
             return None
-        return parse_server_hello(bytes(self._hs[4 : 4 + length]))
+        if msg_type in _BEFORE_KEY_EXCHANGE:
+            return None
+        if msg_type == 12:  # ServerKeyExchange
+            return _replace(self._hello, selected_group=key_exchange_group(body))
+        return self._hello  # ServerHelloDone or anything else: no ECDHE
 
 
-def parse_server_reply(data: bytes) -> ServerReply:
+def key_exchange_group(body: bytes) -> int | None:
+    """The named curve of an ECDHE ServerKeyExchange, or None (DHE, RSA, ...)."""
+    if len(body) >= 3 and body[0] == 3:  # curve_type named_curve
+        return int.from_bytes(body[1:3], "big")
+    return None
+
+
+def parse_server_reply(data: bytes, *, key_exchange: bool = False) -> ServerReply:
     """Parse everything a server sent (up to EOF) into its first reply."""
-    parser = ReplyParser()
+    parser = ReplyParser(key_exchange=key_exchange)
     reply = parser.feed(data) if data else None
     return reply if reply is not None else parser.finish()
 
 
 async def read_server_reply(
-    reader: asyncio.StreamReader, timeout: float
+    reader: asyncio.StreamReader, timeout: float, *, key_exchange: bool = False
 ) -> ServerReply:
-    """Read just enough of ``reader`` to return the server's first reply."""
-    parser = ReplyParser()
+    """Read just enough of ``reader`` to return the server's first reply.
+
+    ``key_exchange`` reads on to a TLS 1.2 ServerKeyExchange (see ReplyParser).
+    """
+    parser = ReplyParser(key_exchange=key_exchange)
     try:
         async with asyncio.timeout(timeout):
             return await _read_reply(reader, parser)
