@@ -35,7 +35,10 @@ MAX_PACKET = 35000  # RFC 4253 §6.1: implementations must accept 35000 bytes
 MAX_LINE = 1024  # a banner line may be 255 bytes; be a little lenient
 MAX_PRE_BANNER_LINES = 32
 MSG_KEXINIT = 20
-_ANSI_ESCAPE = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+# Terminal escapes: OSC strings (ESC ] ... BEL or ST), CSI sequences, 2-byte escapes.
+_ANSI_ESCAPE = re.compile(
+    rb"\x1b\][^\x07\x1b]*(\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]"
+)
 _NOT_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
 _NAME_LISTS = (
     "kex_algorithms",
