@@ -280,6 +280,18 @@ def test_base_port_and_clean_stop(unused_tcp_port: int) -> None:
     assert set(threading.enumerate()) <= before
 
 
+def test_stopped_servers_refuse_connections() -> None:
+    lab = Lab(["pq-tls", "ssh-openssh", "ssh-asyncssh"]).start()
+    endpoints = list(lab.endpoints.values())
+    hanging = socket.create_connection(("127.0.0.1", endpoints[0].port), timeout=3)
+    hanging.sendall(b"\x16\x03\x01")  # half a ClientHello, then silence
+    lab.stop()
+    hanging.close()
+    for endpoint in endpoints:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((endpoint.host, endpoint.port), timeout=3)
+
+
 def test_unknown_endpoint_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="no-such"):
         Lab(["pq-tls", "no-such"])

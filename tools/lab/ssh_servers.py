@@ -7,6 +7,7 @@ offer (KEXINIT), which is all the SSH checks read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -73,7 +74,7 @@ class OpenSshServer:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
-                start_new_session=True,
+                start_new_session=True,  # Ctrl-C in a terminal goes to us only
             )
         self._wait_ready()
 
@@ -130,12 +131,32 @@ class OpenSshServer:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        # connection children call setsid(), so find them by parent, not by group
+        for pid in [*_descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         try:
-            os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=3)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
+        except subprocess.TimeoutExpired:
+            process.kill()
             process.wait(timeout=3)
+
+
+def _descendants(root: int) -> list[int]:
+    """Process ids below ``root``, read from /proc (children first)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found = children + found
+        frontier = children
+    return found
 
 
 class AsyncSshServer:

@@ -64,6 +64,8 @@ class ThreadedServer:
     def stop(self) -> None:
         """Stop accepting, cut open connections and wait for their threads."""
         self._stopping.set()
+        if self._listener is not None:
+            _shutdown(self._listener)  # wakes a blocked accept() on Linux
         if self._acceptor is not None:
             self._acceptor.join(timeout=2)
         if self._listener is not None:
