@@ -121,6 +121,13 @@ def test_pq_tls_accepts_other_default_groups(lab: Lab, group: str) -> None:
     assert _group(conn).lower() == group.lower()
 
 
+def test_pq_tls_speaks_tls12_but_not_tls11(lab: Lab) -> None:
+    conn = _connect(lab.endpoints["pq-tls"], version=SSL.TLS1_2_VERSION)
+    assert conn.get_protocol_version_name() == "TLSv1.2"
+    with pytest.raises(SSL.Error):
+        _connect(lab.endpoints["pq-tls"], version=SSL.TLS1_1_VERSION)
+
+
 def test_classical_tls_refuses_post_quantum_groups(lab: Lab) -> None:
     conn = _connect(lab.endpoints["classical-tls"], ca_file=lab.ca_file)
     assert _group(conn) == "x25519"
