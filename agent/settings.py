@@ -77,7 +77,9 @@ class Settings(_Section):
     checks: CheckSettings = Field(default_factory=CheckSettings)
 
     def build_scope(self) -> Scope:
-        return Scope.from_entries([*self.scope.allow, *(f"!{d}" for d in self.scope.deny)])
+        return Scope.from_entries(
+            [*self.scope.allow, *(f"!{d}" for d in self.scope.deny)]
+        )
 
 
 def default_config_path() -> Path:

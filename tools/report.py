@@ -27,6 +27,7 @@ from tools.models import (
 TOOL_NAME = "netwarden"
 TOOL_URI = "https://github.com/netwarden/netwarden"
 
+Command = Literal["tls", "pq", "scan", "check"]
 Entry = Annotated[
     TlsResult | PqResult | ScanResult | CheckReport, Field(discriminator="kind")
 ]
@@ -35,18 +36,18 @@ Entry = Annotated[
 class Report(BaseModel):
     """One run of one command over one or more targets."""
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0"] = "1.0"
     tool: str = TOOL_NAME
     version: str
-    command: Literal["tls", "pq", "scan", "check"]
+    command: Command
     generated_at: str
     results: list[Entry]
 
 
-def build_report(command: str, version: str, results: list[Any]) -> Report:
+def build_report(command: Command, version: str, results: list[Any]) -> Report:
     return Report(
         version=version,
-        command=command,  # type: ignore[arg-type]
+        command=command,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         results=results,
     )
@@ -107,7 +108,7 @@ def to_sarif(report: Report) -> dict[str, Any]:
         }
         for rule_id, kind in CATALOG.items()
     ]
-    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    index = {rule_id: i for i, rule_id in enumerate(CATALOG)}
     results = [
         _sarif_result(entry.target, entry.host, entry.port, f, index)
         for entry in _flatten(report.results)

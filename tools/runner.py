@@ -57,7 +57,7 @@ class Options:
     probe_concurrency: int = 8
 
 
-# --- one target ----------------------------------------------------------------------
+# --- one target
 
 
 async def run_tls(raw: str, options: Options) -> TlsResult:
@@ -132,7 +132,7 @@ async def run_batch(
     return list(await asyncio.gather(*(one(raw) for raw in targets)))
 
 
-# --- the checks ------------------------------------------------------------------------
+# --- the checks
 
 
 async def _tls(target: Target, result: TlsResult, options: Options) -> TlsResult:
@@ -234,11 +234,10 @@ async def _check_ports(
             report.pq.append(done)
 
 
-# --- helpers ---------------------------------------------------------------------------
+# --- helpers
 
-async def _guarded(
-    result: R, options: Options, work: Callable[[], Awaitable[R]]
-) -> R:
+
+async def _guarded(result: R, options: Options, work: Callable[[], Awaitable[R]]) -> R:
     """Run one check: scope refusals and probe failures become statuses."""
     started = time.monotonic()
     budget = options.timeout * 6 + 5

@@ -115,7 +115,9 @@ class Scope:
         for allowed in self.networks:
             if address in allowed:
                 return f"network {allowed}"
-        where = f"{host} resolves to {address}, which is" if host != str(address) else ""
+        where = ""
+        if host != str(address):
+            where = f"{host} resolves to {address}, which is"
         raise ScopeError(
             host, f"{where} not in an allowed network ({self._summary()})".strip()
         )
@@ -156,4 +158,4 @@ def _as_network(entry: str) -> IPNetwork | None:
 def _is_name_pattern(entry: str) -> bool:
     name = entry[2:] if entry.startswith("*.") else entry
     labels = name.split(".")
-    return all(label and label.replace("-", "").replace("_", "").isalnum() for label in labels)
+    return all(label.replace("-", "").replace("_", "").isalnum() for label in labels)

@@ -106,14 +106,16 @@ def assess(
     return Assessment(verdict, findings)
 
 
-# --- key exchange ------------------------------------------------------------------
+# --- key exchange
 
 
 def _tls_key_exchange(tls: TlsPqReport | None, out: list[Finding]) -> AxisVerdict:
     if tls is None or tls.max_version is None:
         return AxisVerdict(posture=Posture.UNKNOWN, reason="No TLS result to judge.")
     if tls.max_version != "TLS 1.3":
-        out.append(finding("tls-no-tls13", f"The highest version is {tls.max_version}."))
+        out.append(
+            finding("tls-no-tls13", f"The highest version is {tls.max_version}.")
+        )
         out.append(finding("pq-kex-missing", "Post-quantum groups need TLS 1.3."))
         return AxisVerdict(
             posture=Posture.VULNERABLE,
@@ -190,7 +192,7 @@ def _ssh_key_exchange(ssh: SshKexReport, out: list[Finding]) -> AxisVerdict:
     )
 
 
-# --- authentication ----------------------------------------------------------------
+# --- authentication
 
 
 def _certificate_authentication(
@@ -237,7 +239,7 @@ def _ssh_authentication(ssh: SshKexReport, out: list[Finding]) -> AxisVerdict:
     )
 
 
-# --- symmetric ---------------------------------------------------------------------
+# --- symmetric
 
 
 def _tls_symmetric(tls: TlsPqReport | None, out: list[Finding]) -> AxisVerdict:
@@ -246,7 +248,9 @@ def _tls_symmetric(tls: TlsPqReport | None, out: list[Finding]) -> AxisVerdict:
     browser = next((c for c in tls.clients if c.client == "browser"), None)
     negotiated = browser.cipher if browser else None
     if negotiated and "128" in negotiated:
-        out.append(finding("pq-symmetric-128", f"A browser-like client gets {negotiated}."))
+        out.append(
+            finding("pq-symmetric-128", f"A browser-like client gets {negotiated}.")
+        )
     if tls.ciphers_256:
         return AxisVerdict(
             posture=Posture.QUANTUM_SAFE,
@@ -279,7 +283,7 @@ def _ssh_symmetric(ssh: SshKexReport) -> AxisVerdict:
     )
 
 
-# --- overall -----------------------------------------------------------------------
+# --- overall
 
 
 def _overall(kex: AxisVerdict, auth: AxisVerdict, sym: AxisVerdict) -> AxisVerdict:
@@ -298,7 +302,11 @@ def _overall(kex: AxisVerdict, auth: AxisVerdict, sym: AxisVerdict) -> AxisVerdi
         )
     weaker = [
         name
-        for name, axis in (("authentication", auth), ("symmetric", sym), ("key exchange", kex))
+        for name, axis in (
+            ("authentication", auth),
+            ("symmetric", sym),
+            ("key exchange", kex),
+        )
         if axis.posture is not Posture.QUANTUM_SAFE
     ]
     return AxisVerdict(

@@ -22,7 +22,7 @@ from agent.settings import Settings, load_settings
 from tools import runner
 from tools.errors import NetwardenError, ToolMissingError, UsageError
 from tools.models import CheckResult, Severity, Status
-from tools.report import build_report, report_json, shipped_schema, to_sarif
+from tools.report import Command, build_report, report_json, shipped_schema, to_sarif
 from tools.targets import parse_ports
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ def main() -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_version("netwarden"), prog_name="netwarden")
-@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")
+@click.option(
+    "-v", "--verbose", count=True, help="More logging on stderr (-vv: debug)."
+)
 @click.option(
     "--config",
     "config_path",
@@ -76,7 +78,9 @@ def _batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.File("r"),
             help="Read targets from a file, one per line ('-' for stdin).",
         ),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON document."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print one JSON document."
+        ),
         click.option(
             "--sarif",
             "sarif_file",
@@ -88,8 +92,12 @@ def _batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(SEVERITIES),
             help="Exit 1 if a finding is at or above this severity.",
         ),
-        click.option("--timeout", type=click.FloatRange(0.1, 120), help="Seconds per probe."),
-        click.option("--concurrency", type=click.IntRange(1, 256), help="Targets at once."),
+        click.option(
+            "--timeout", type=click.FloatRange(0.1, 120), help="Seconds per probe."
+        ),
+        click.option(
+            "--concurrency", type=click.IntRange(1, 256), help="Targets at once."
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -105,8 +113,14 @@ def _batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
     help="Expiry thresholds in days for low,medium,high findings (default 30,14,7).",
 )
 @click.pass_obj
-def tls(settings: Settings, ca_file: Path | None, sni: str | None,
-        warn_days: str | None, **common: Any) -> None:
+def tls(
+    settings: Settings,
+    /,
+    ca_file: Path | None,
+    sni: str | None,
+    warn_days: str | None,
+    **common: Any,
+) -> None:
     """Inspect the certificate chain, trust and protocol versions of TARGETS."""
     options = _options(settings, common, ca_file=ca_file, sni=sni, warn_days=warn_days)
     _run("tls", lambda raw: runner.run_tls(raw, options), options, common)
@@ -117,7 +131,7 @@ def tls(settings: Settings, ca_file: Path | None, sni: str | None,
 @click.option("--ssh", "force_ssh", is_flag=True, help="Treat targets as SSH servers.")
 @click.option("--sni", help="Server name to send (default: the target's host name).")
 @click.pass_obj
-def pq(settings: Settings, force_ssh: bool, sni: str | None, **common: Any) -> None:
+def pq(settings: Settings, /, force_ssh: bool, sni: str | None, **common: Any) -> None:
     """Post-quantum posture of TLS and SSH TARGETS: groups, preference, verdict."""
     options = _options(settings, common, sni=sni)
     options.force_ssh = force_ssh
@@ -133,9 +147,11 @@ def pq(settings: Settings, force_ssh: bool, sni: str | None, **common: Any) -> N
     show_default=True,
     help="quick: top ports; services: version detection; vuln: vuln scripts.",
 )
-@click.option("--ports", help="Ports to scan instead of the profile's, e.g. 22,443,8000-8010.")
+@click.option(
+    "--ports", help="Ports to scan instead of the profile's, e.g. 22,443,8000-8010."
+)
 @click.pass_obj
-def scan(settings: Settings, profile: str, ports: str | None, **common: Any) -> None:
+def scan(settings: Settings, /, profile: str, ports: str | None, **common: Any) -> None:
     """Nmap scan of TARGETS (hosts or CIDR ranges inside the scope)."""
     options = _options(settings, common)
     port_list = parse_ports(ports) if ports else None
@@ -151,11 +167,13 @@ def scan(settings: Settings, profile: str, ports: str | None, **common: Any) -> 
 @_batch_options
 @click.option("--ports", help="Ports to discover, e.g. 22,443 (default: top 100).")
 @click.pass_obj
-def check(settings: Settings, ports: str | None, **common: Any) -> None:
+def check(settings: Settings, /, ports: str | None, **common: Any) -> None:
     """Discover services with Nmap, then run tls and pq on every TLS or SSH port."""
     options = _options(settings, common)
     port_list = parse_ports(ports) if ports else None
-    _run("check", lambda raw: runner.run_check(raw, options, port_list), options, common)
+    _run(
+        "check", lambda raw: runner.run_check(raw, options, port_list), options, common
+    )
 
 
 @cli.command()
@@ -165,10 +183,17 @@ def schema() -> None:
 
 
 @cli.command()
-@click.option("--base-port", type=click.IntRange(0, 65000), default=0,
-              help="First port to use (default: free ports).")
-@click.option("--demo", is_flag=True,
-              help="Run every check against the lab once, print, and stop.")
+@click.option(
+    "--base-port",
+    type=click.IntRange(0, 65000),
+    default=0,
+    help="First port to use (default: free ports).",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Run every check against the lab once, print, and stop.",
+)
 @click.pass_obj
 def lab(settings: Settings, base_port: int, demo: bool) -> None:
     """Start local practice endpoints on 127.0.0.1 (TLS, post-quantum, SSH)."""
@@ -177,11 +202,17 @@ def lab(settings: Settings, base_port: int, demo: bool) -> None:
     run_lab(base_port=base_port, demo=demo)
 
 
-# --- plumbing ------------------------------------------------------------------------
+# --- plumbing
 
 
-def _options(settings: Settings, common: dict[str, Any], *, ca_file: Path | None = None,
-             sni: str | None = None, warn_days: str | None = None) -> runner.Options:
+def _options(
+    settings: Settings,
+    common: dict[str, Any],
+    *,
+    ca_file: Path | None = None,
+    sni: str | None = None,
+    warn_days: str | None = None,
+) -> runner.Options:
     thresholds = settings.tls.thresholds()
     if warn_days:
         thresholds = _parse_thresholds(warn_days)
@@ -202,7 +233,9 @@ def _parse_thresholds(text: str) -> Any:
         days = [int(part) for part in text.split(",")]
         return TlsSettings(expiry_days=days).thresholds()
     except ValueError as exc:
-        raise UsageError(f"--warn-days {text!r}: give three descending numbers") from exc
+        raise UsageError(
+            f"--warn-days {text!r}: give three descending numbers"
+        ) from exc
 
 
 def _targets(common: dict[str, Any]) -> list[str]:
@@ -216,7 +249,7 @@ def _targets(common: dict[str, Any]) -> list[str]:
 
 
 def _run(
-    command: str,
+    command: Command,
     check: Callable[[str], Awaitable[CheckResult]],
     options: runner.Options,
     common: dict[str, Any],
@@ -237,7 +270,7 @@ def _run(
     sys.exit(_exit_code(results, common["fail_on"]))
 
 
-def _validate_targets(command: str, targets: list[str]) -> None:
+def _validate_targets(command: Command, targets: list[str]) -> None:
     """Parse every target before anything runs, so a typo sends nothing."""
     from tools.targets import parse_target
 

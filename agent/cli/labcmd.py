@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import threading
+from collections.abc import Awaitable
 
 from rich.table import Table
 from rich.text import Text
@@ -72,7 +74,9 @@ async def _demo_checks(
 ) -> list[tuple[str, CheckResult]]:
     endpoints = list(lab.endpoints.values())
     labels = [e.name for e in endpoints]
-    jobs = [runner.run_pq(_address(e), _with_ssh(options, e)) for e in endpoints]
+    jobs: list[Awaitable[CheckResult]] = [
+        runner.run_pq(_address(e), _with_ssh(options, e)) for e in endpoints
+    ]
     for endpoint in endpoints:
         if endpoint.protocol == "tls":
             labels.append(endpoint.name)
@@ -94,7 +98,8 @@ def _with_ssh(options: runner.Options, endpoint: LabEndpoint) -> runner.Options:
 def _headline(result: CheckResult) -> str:
     verdict = getattr(result, "verdict", None)
     if verdict is not None:
-        return f"overall {verdict.overall.value}, key exchange {verdict.key_exchange.value}"
+        overall, kex = verdict.overall.value, verdict.key_exchange.value
+        return f"overall {overall}, key exchange {kex}"
     worst = result.worst_severity()
     ids = ", ".join(sorted({f.id for f in result.findings if f.severity is worst}))
     return f"{worst.value}: {ids}" if worst else (result.error or "no findings")
@@ -107,7 +112,5 @@ def _address(endpoint: LabEndpoint) -> str:
 def _wait_for_interrupt() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass

@@ -25,7 +25,7 @@ from tools.models import (
 )
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -94,7 +94,7 @@ def _border(item: CheckResult) -> str:
     return "yellow" if worst.rank <= Severity.MEDIUM.rank else "red"
 
 
-# --- pq --------------------------------------------------------------------------------
+# --- pq
 
 
 def _pq(item: PqResult) -> Group:
@@ -113,14 +113,23 @@ def _pq(item: PqResult) -> Group:
 def _group_matrix(item: PqResult) -> Table:
     assert item.tls is not None
     tls = item.tls
-    table = Table(title=f"Key-exchange groups ({tls.max_version or 'no TLS'})",
-                  title_justify="left", expand=False)
+    table = Table(
+        title=f"Key-exchange groups ({tls.max_version or 'no TLS'})",
+        title_justify="left",
+        expand=False,
+    )
     for column in ("group", "kind", "server", "preference"):
         table.add_column(column)
     for probe in tls.groups:
-        rank = tls.preference.index(probe.name) + 1 if probe.name in tls.preference else None
+        rank = (
+            tls.preference.index(probe.name) + 1
+            if probe.name in tls.preference
+            else None
+        )
         style = OUTCOME_STYLE.get(probe.outcome, "")
-        name_style = "bold green" if probe.outcome == "supported" and "pq" in probe.kind else ""
+        name_style = (
+            "bold green" if probe.outcome == "supported" and "pq" in probe.kind else ""
+        )
         table.add_row(
             Text(probe.name, style=name_style),
             probe.kind,
@@ -140,7 +149,8 @@ def _client_views(item: PqResult) -> Table:
             view.client,
             ", ".join(view.offered),
             ", ".join(view.key_shares),
-            (view.selected_group or "-") + (" (after retry)" if view.hello_retry else ""),
+            (view.selected_group or "-")
+            + (" (after retry)" if view.hello_retry else ""),
             view.cipher or "",
         )
     return table
@@ -183,7 +193,7 @@ def _verdict(item: PqResult) -> Table:
     return table
 
 
-# --- tls -------------------------------------------------------------------------------
+# --- tls
 
 
 def _tls(item: TlsResult) -> Group:
@@ -197,7 +207,9 @@ def _tls(item: TlsResult) -> Group:
             expiry.stylize("bold red")
         elif cert.days_left <= 30:
             expiry.stylize("yellow")
-        key = " ".join(str(p) for p in (cert.key_type, cert.key_size or cert.key_curve) if p)
+        key = " ".join(
+            str(p) for p in (cert.key_type, cert.key_size or cert.key_curve) if p
+        )
         for field, value in (
             ("subject", cert.subject),
             ("issuer", cert.issuer),
@@ -211,22 +223,31 @@ def _tls(item: TlsResult) -> Group:
     if item.trust is not None:
         trust = item.trust
         label = "trusted" if trust.trusted else f"NOT trusted: {trust.reason}"
-        table.add_row("trust", Text(f"{label} [{trust.store}]",
-                                    style="green" if trust.trusted else "red"))
+        table.add_row(
+            "trust",
+            Text(f"{label} [{trust.store}]", style="green" if trust.trusted else "red"),
+        )
         table.add_row("host name", "matches" if trust.hostname_match else "MISMATCH")
-        table.add_row("chain", f"{len(item.chain)} certificate(s)"
-                      + ("" if trust.chain_in_order else ", out of order"))
+        table.add_row(
+            "chain",
+            f"{len(item.chain)} certificate(s)"
+            + ("" if trust.chain_in_order else ", out of order"),
+        )
     if item.connection is not None:
         conn = item.connection
         table.add_row("connection", f"{conn.protocol} {conn.cipher} {conn.group or ''}")
         table.add_row("OCSP stapling", "yes" if conn.ocsp_stapled else "no")
     if item.protocols:
-        table.add_row("protocols", "  ".join(
-            f"{name} {'yes' if ok else 'no'}" for name, ok in item.protocols.items()))
+        table.add_row(
+            "protocols",
+            "  ".join(
+                f"{name} {'yes' if ok else 'no'}" for name, ok in item.protocols.items()
+            ),
+        )
     return Group(table, _findings(item.findings))
 
 
-# --- scan and check --------------------------------------------------------------------
+# --- scan and check
 
 
 def _ports(item: ScanResult) -> Table:
@@ -236,9 +257,13 @@ def _ports(item: ScanResult) -> Table:
     for port in item.ports:
         version = " ".join(p for p in (port.product, port.version, port.extra) if p)
         service = port.service + (f" ({port.tunnel})" if port.tunnel else "")
-        table.add_row(port.host, f"{port.port}/{port.protocol}",
-                      Text(port.state, style="green" if port.state == "open" else "dim"),
-                      service, version)
+        table.add_row(
+            port.host,
+            f"{port.port}/{port.protocol}",
+            Text(port.state, style="green" if port.state == "open" else "dim"),
+            service,
+            version,
+        )
     if not item.ports:
         table.caption = "no open ports found"
     return table
@@ -260,6 +285,9 @@ def _findings(findings: list[Finding]) -> Any:
         table.add_column(column)
     ordered = sorted(findings, key=lambda f: -f.severity.rank)
     for f in ordered:
-        table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity]), f.id,
-                      f"{f.title}. {f.detail}")
+        table.add_row(
+            Text(f.severity.value, style=SEVERITY_STYLE[f.severity]),
+            f.id,
+            f"{f.title}. {f.detail}",
+        )
     return table
