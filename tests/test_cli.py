@@ -63,7 +63,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# --- must show 2: post-quantum posture ------------------------------------------------
+# --- must show 2: post-quantum posture
 
 
 def test_pq_json_across_the_lab(lab: Lab) -> None:
@@ -114,7 +114,7 @@ def test_human_pq_output_shows_the_matrix_and_verdict(lab: Lab) -> None:
         assert text in proc.stdout
 
 
-# --- must show 4: certificates ----------------------------------------------------------
+# --- must show 4: certificates
 
 
 def test_tls_flags_bad_certificates_by_id(lab: Lab) -> None:
@@ -183,7 +183,7 @@ def test_targets_from_stdin_and_a_file(lab: Lab, tmp_path: Path) -> None:
     assert len(from_stdin["results"]) == len(from_file["results"]) == 2
 
 
-# --- must show 5: nmap and scope ---------------------------------------------------------
+# --- must show 5: nmap and scope
 
 
 def test_scan_reports_open_ports_with_services(lab: Lab) -> None:
@@ -197,7 +197,8 @@ def test_scan_reports_open_ports_with_services(lab: Lab) -> None:
     )
     assert code == 0
     ports = {p["port"]: p for p in document["results"][0]["ports"]}
-    assert ports[ssh]["state"] == "open" and ports[ssh]["service"] == "ssh"
+    assert ports[ssh]["state"] == "open"
+    assert ports[ssh]["service"] == "ssh"
     assert ports[tls]["state"] == "open"
     assert closed not in ports or ports[closed]["state"] != "open"
 
@@ -263,7 +264,7 @@ def test_public_addresses_are_refused_by_default() -> None:
     assert "Traceback" not in proc.stderr
 
 
-# --- errors people make -------------------------------------------------------------------
+# --- errors people make
 
 
 @pytest.mark.parametrize(

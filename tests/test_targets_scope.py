@@ -30,7 +30,8 @@ def test_parse_target(raw: str, host: str, port: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "a b", "host:0", "host:70000", "host:x", "[::1", "-bad-.com", "a;rm -rf"]
+    "raw",
+    ["", "a b", "host:0", "host:70000", "host:x", "[::1", "-bad-.com", "a;rm -rf"],
 )
 def test_bad_targets_are_refused_with_a_reason(raw: str) -> None:
     with pytest.raises(TargetError, match=r"."):

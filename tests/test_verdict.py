@@ -29,21 +29,31 @@ MLDSA = CertificatePq(
 )
 
 
-def report(supported: list[str], browser_gets: str, version: str = "TLS 1.3") -> TlsPqReport:
+def report(
+    supported: list[str], browser_gets: str, version: str = "TLS 1.3"
+) -> TlsPqReport:
     pq = [g for g in supported if "MLKEM" in g]
     return TlsPqReport(
         max_version=version,
         groups=[
-            GroupProbe(name=g, code=0, kind="pq-hybrid" if g in pq else "classical",
-                       outcome="supported")
+            GroupProbe(
+                name=g,
+                code=0,
+                kind="pq-hybrid" if g in pq else "classical",
+                outcome="supported",
+            )
             for g in supported
         ],
         supported_groups=supported,
         pq_groups=pq,
         clients=[
-            ClientView(client="browser", offered=["X25519MLKEM768", "x25519"],
-                       key_shares=["X25519MLKEM768", "x25519"],
-                       selected_group=browser_gets, cipher="TLS_AES_256_GCM_SHA384")
+            ClientView(
+                client="browser",
+                offered=["X25519MLKEM768", "x25519"],
+                key_shares=["X25519MLKEM768", "x25519"],
+                selected_group=browser_gets,
+                cipher="TLS_AES_256_GCM_SHA384",
+            )
         ],
         ciphers_256=True,
     )
@@ -54,8 +64,9 @@ def ids(assessment: object) -> set[str]:
 
 
 def test_hybrid_key_exchange_is_quantum_safe_but_rsa_keeps_overall_partial() -> None:
-    result = assess(tls=report(["X25519MLKEM768", "x25519"], "X25519MLKEM768"),
-                    certificate=RSA)
+    result = assess(
+        tls=report(["X25519MLKEM768", "x25519"], "X25519MLKEM768"), certificate=RSA
+    )
     verdict = result.verdict
     assert verdict.key_exchange is Posture.QUANTUM_SAFE
     assert verdict.authentication is Posture.VULNERABLE
@@ -116,8 +127,9 @@ def test_ssh_with_sntrup_is_quantum_safe_key_exchange() -> None:
 
 
 def test_ssh_without_pq_kex_gets_the_sshd_line() -> None:
-    ssh = SshKexReport(banner="SSH-2.0-old", kex=["curve25519-sha256"],
-                       ciphers=["aes128-ctr"])
+    ssh = SshKexReport(
+        banner="SSH-2.0-old", kex=["curve25519-sha256"], ciphers=["aes128-ctr"]
+    )
     result = assess(ssh=ssh)
     assert result.verdict.key_exchange is Posture.VULNERABLE
     assert result.verdict.symmetric is Posture.PARTIAL
