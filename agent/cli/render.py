@@ -15,6 +15,7 @@ from rich.text import Text
 from tools.models import (
     CheckReport,
     CheckResult,
+    ClientView,
     Finding,
     Posture,
     PqResult,
@@ -142,18 +143,23 @@ def _group_matrix(item: PqResult) -> Table:
 def _client_views(item: PqResult) -> Table:
     assert item.tls is not None
     table = Table(title="What clients get", title_justify="left")
-    for column in ("client", "offers", "key shares", "gets", "cipher"):
-        table.add_column(column)
+    table.add_column("client (offers; key shares)", overflow="fold")
+    table.add_column("gets", overflow="fold")
+    table.add_column("cipher", overflow="fold")
     for view in item.tls.clients:
-        table.add_row(
-            view.client,
-            ", ".join(view.offered),
-            ", ".join(view.key_shares),
-            (view.selected_group or "-")
-            + (" (after retry)" if view.hello_retry else ""),
-            view.cipher or "",
-        )
+        who = Text(view.client, style="bold")
+        who.append(f"\noffers {', '.join(view.offered)}", style="dim")
+        who.append(f"\nshares {', '.join(view.key_shares) or 'none'}", style="dim")
+        gets = Text(view.selected_group or "-", style=_group_style(item, view))
+        if view.hello_retry:
+            gets.append("\nafter a retry", style="dim")
+        table.add_row(who, gets, view.cipher or "")
     return table
+
+
+def _group_style(item: PqResult, view: ClientView) -> str:
+    assert item.tls is not None
+    return "bold green" if view.selected_group in item.tls.pq_groups else ""
 
 
 def _ssh(item: PqResult) -> Table:
