@@ -203,6 +203,19 @@ def test_scan_reports_open_ports_with_services(lab: Lab) -> None:
     assert closed not in ports or ports[closed]["state"] != "open"
 
 
+def test_check_runs_tls_and_pq_on_every_service_it_finds(lab: Lab) -> None:
+    tls, ssh = lab.endpoints["pq-tls"].port, lab.endpoints["ssh-openssh"].port
+    code, document = run_json("check", "127.0.0.1", "--ports", f"{tls},{ssh}")
+    report = document["results"][0]
+    assert code == 0
+    assert report["status"] == "ok"
+    assert {p["port"] for p in report["scan"]["ports"]} == {tls, ssh}
+    assert [r["port"] for r in report["tls"]] == [tls]
+    by_port = {r["port"]: r for r in report["pq"]}
+    assert by_port[tls]["verdict"]["key_exchange"] == "quantum-safe"
+    assert by_port[ssh]["protocol"] == "ssh"
+
+
 class Listener:
     """A TCP listener on 127.0.0.2 that counts the connections it receives."""
 
