@@ -4,6 +4,8 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := nmap openssh-server
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq
 
 .PHONY: demo test lint bench system-deps
 
@@ -20,6 +22,8 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 
 bench: system-deps $(VENV)/.installed
+	@command -v testssl >/dev/null && command -v sslscan >/dev/null && \
+	  [ -x /usr/bin/time ] || ($(APT) testssl.sh sslscan time)
 	$(BIN)/python bench/pq_posture.py
 
 $(VENV)/.installed: pyproject.toml
@@ -30,8 +34,4 @@ $(VENV)/.installed: pyproject.toml
 
 # nmap and sshd come from the system's packages; install them when missing.
 system-deps:
-	@if command -v nmap >/dev/null && [ -x /usr/sbin/sshd ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	echo "installing $(SYSTEM_PACKAGES) with apt-get"; \
-	$$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES)
+	@command -v nmap >/dev/null && [ -x /usr/sbin/sshd ] || ($(APT) $(SYSTEM_PACKAGES))

@@ -17,7 +17,6 @@ silently. Usage: ``python bench/pq_posture.py [--rounds N]``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from tools.lab import Lab
 
+GNU_TIME = "/usr/bin/time"
 TLS_ENDPOINTS = (
     "pq-tls",
     "classical-tls",
@@ -49,15 +49,23 @@ class Run:
 
 
 def timed(argv: list[str]) -> Run:
-    """Run one command; wall time and the peak RSS of its largest process."""
-    with tempfile.TemporaryFile("w+") as sink:
+    """Run one command; wall time, and its peak RSS as GNU time measures it.
+
+    GNU time forks the tool from its own small process, so the figure is the
+    tool's (largest process of its tree), not inherited from this Python process.
+    """
+    with tempfile.NamedTemporaryFile("w+") as rss, tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        subprocess.run(
+            [GNU_TIME, "-f", "%M", "-o", rss.name, *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
         seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        sink.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, sink.read())
+        out.seek(0)
+        kilobytes = int(rss.read().strip().splitlines()[-1])
+        return Run(seconds, kilobytes / 1024, out.read())
 
 
 def commands(lab: Lab, names: list[str], workdir: Path) -> dict[str, list[list[str]]]:
@@ -113,6 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs per tool (median)")
     args = parser.parse_args()
+    if not Path(GNU_TIME).exists():
+        sys.exit("bench needs GNU time: apt-get install time")
     with Lab(names=TLS_ENDPOINTS) as lab, tempfile.TemporaryDirectory() as tmp:
         names = [n for n in TLS_ENDPOINTS if n in lab.endpoints]
         plan = commands(lab, names, Path(tmp))
