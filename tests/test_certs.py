@@ -584,3 +584,15 @@ def test_weak_key_and_sha1_signature() -> None:
     found = {f.id for f in certificate_findings(info, GOOD_TRUST, now=NOW)}
     assert {"cert-weak-key", "cert-weak-signature"} <= found
     assert classify_certificate(cert).nist_ir_8547.startswith("already disallowed")
+
+
+@pytest.mark.parametrize(
+    ("days_left", "text"),
+    [(-1, "less than a day ago"), (-2, "1 day ago"), (-31, "30 days ago")],
+)
+def test_expired_ago_reads_naturally_for_floored_days(
+    days_left: int, text: str
+) -> None:
+    from tools.certs.assess import expired_ago
+
+    assert expired_ago(days_left) == text

@@ -257,7 +257,7 @@ async def _guarded(result: R, options: Options, work: Callable[[], Awaitable[R]]
 
 def _refused_by_scope(result: R, exc: ScopeError) -> R:
     result.status, result.error = Status.OUT_OF_SCOPE, str(exc)
-    log.warning("refused %s: %s", result.target, exc.reason)
+    log.info("refused %s: %s", result.target, exc.reason)
     return result
 
 

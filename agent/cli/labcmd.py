@@ -17,6 +17,7 @@ from tools import runner
 from tools.lab import Lab, LabEndpoint
 from tools.models import CheckResult
 from tools.scope import Scope
+from tools.targets import format_ports
 
 
 def run_lab(base_port: int, demo: bool) -> None:
@@ -27,7 +28,7 @@ def run_lab(base_port: int, demo: bool) -> None:
         if demo:
             _demo(lab)
             return
-        render.out.print(_examples(lab))
+        render.out.print(_examples(lab), soft_wrap=True)
         render.out.print("Press Ctrl-C to stop the lab.")
         _wait_for_interrupt()
 
@@ -44,7 +45,7 @@ def _endpoint_table(lab: Lab) -> Table:
 def _examples(lab: Lab) -> str:
     tls = [e for e in lab.endpoints.values() if e.protocol == "tls"]
     ssh = [e for e in lab.endpoints.values() if e.protocol == "ssh"]
-    ports = ",".join(str(e.port) for e in lab.endpoints.values())
+    ports = format_ports(sorted(e.port for e in lab.endpoints.values()))
     lines = ["Try:"]
     if tls:
         lines.append(f"  netwarden pq {_address(tls[0])}")

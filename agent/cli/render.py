@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from tools.certs.assess import expired_ago
 from tools.models import (
     CheckReport,
     CheckResult,
@@ -210,6 +211,7 @@ def _tls(item: TlsResult) -> Group:
     if cert is not None:
         expiry = Text(f"{cert.not_after}  ({cert.days_left} days left)")
         if cert.days_left < 0:
+            expiry = Text(f"{cert.not_after}  (EXPIRED {expired_ago(cert.days_left)})")
             expiry.stylize("bold red")
         elif cert.days_left <= 30:
             expiry.stylize("yellow")

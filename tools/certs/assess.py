@@ -69,7 +69,7 @@ def validity_findings(
 ) -> list[Finding]:
     """``cert-expired``, ``cert-not-yet-valid`` or ``cert-expiring``."""
     if info.days_left < 0:
-        detail = f"expired on {info.not_after} ({-info.days_left} days ago)"
+        detail = f"expired on {info.not_after} ({expired_ago(info.days_left)})"
         return [finding("cert-expired", detail)]
     not_before = datetime.fromisoformat(info.not_before.replace("Z", "+00:00"))
     if now < not_before:
@@ -144,3 +144,12 @@ def _weak_signature(cert: CertificateInfo) -> bool:
 
 def _label(index: int, cert: CertificateInfo) -> str:
     return "leaf" if index == 0 else f"chain certificate {index + 1} ({cert.subject})"
+
+
+def expired_ago(days_left: int) -> str:
+    """Say how long ago a certificate expired; ``days_left`` is floored, so -1 is
+    "less than a day ago"."""
+    whole = -days_left - 1
+    if whole <= 0:
+        return "less than a day ago"
+    return f"{whole} day ago" if whole == 1 else f"{whole} days ago"
