@@ -26,8 +26,10 @@ from tools.models import (
     TlsResult,
 )
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup=False: certificate fields and banners are peer data and may contain
+# "[...]" that rich would otherwise read as markup.
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -179,7 +181,7 @@ def _ssh(item: PqResult) -> Table:
     return table
 
 
-def _verdict(item: PqResult) -> Table:
+def _verdict(item: PqResult) -> Group:
     assert item.verdict is not None
     verdict = item.verdict
     table = Table(title="Post-quantum verdict", title_justify="left")
@@ -194,10 +196,12 @@ def _verdict(item: PqResult) -> Table:
             verdict.reasons.get(axis, ""),
         )
     fixes = [fix for axis in verdict.remediation.values() for fix in axis]
-    if fixes:
-        table.caption = "Fix: " + "\n     ".join(dict.fromkeys(fixes))
-        table.caption_justify = "left"
-    return table
+    if not fixes:
+        return Group(table)
+    text = Text("How to fix", style="bold")
+    for fix in dict.fromkeys(fixes):
+        text.append(f"\n  • {fix}")
+    return Group(table, text)
 
 
 # --- tls
