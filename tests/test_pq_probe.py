@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -156,22 +156,6 @@ async def test_ssh_port_raises_not_tls(lab: Lab) -> None:
         await probe_groups(endpoint.host, endpoint.port, None)
     assert caught.value.banner is not None
     assert caught.value.banner.startswith("SSH-2.0-OpenSSH")
-
-
-@pytest.fixture
-async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[int]]]:
-    """Start a plain TCP server on 127.0.0.1 running ``handler``; returns its port."""
-    servers: list[asyncio.Server] = []
-
-    async def start(handler: Handler) -> int:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
-        servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_silent_server_times_out(

@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from hypothesis import given, settings
@@ -110,22 +110,6 @@ async def test_refused() -> None:
 
 
 # --- scripted servers on loopback ---------------------------------------------
-
-
-@pytest.fixture
-async def raw_server() -> AsyncIterator[Start]:
-    """Start a plain TCP server on 127.0.0.1 running ``handler``; returns its port."""
-    servers: list[asyncio.Server] = []
-
-    async def start(handler: Handler) -> int:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
-        servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
 
 
 def sends(data: bytes, received: asyncio.Queue[bytes] | None = None) -> Handler:
