@@ -71,10 +71,33 @@ class CheckSettings(_Section):
     concurrency: int = Field(default=16, ge=1, le=256, description="Targets at once.")
 
 
+class ModelSettings(_Section):
+    path: Path | None = Field(
+        default=None,
+        description="GGUF file to run; unset means the embedded SmolLM2-135M.",
+    )
+    context: int = Field(default=8192, ge=512, le=131072, description="Context tokens.")
+    threads: int | None = Field(default=None, ge=1, description="CPU threads.")
+    thinking_budget: int = Field(
+        default=1024, ge=0, description="Most tokens a reasoning model may think."
+    )
+    models_dir: Path | None = Field(
+        default=None, description="Where `netwarden model pull` stores GGUFs."
+    )
+
+
+class AgentSettings(_Section):
+    max_model_calls: int = Field(default=8, ge=1, le=100)
+    max_tool_calls: int = Field(default=6, ge=0, le=100)
+    recursion_limit: int = Field(default=40, ge=5, le=500)
+
+
 class Settings(_Section):
     scope: ScopeSettings = Field(default_factory=ScopeSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
     checks: CheckSettings = Field(default_factory=CheckSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     def build_scope(self) -> Scope:
         return Scope.from_entries(
