@@ -102,3 +102,21 @@ def test_cidr_ranges_must_fit_inside_an_allowed_network() -> None:
 def test_bad_scope_entries_name_themselves(entry: str) -> None:
     with pytest.raises(ConfigError):
         Scope.from_entries([entry])
+
+
+def test_targets_mentioned_in_a_question_are_found() -> None:
+    from tools.targets import find_targets
+
+    text = (
+        "Is 127.0.0.1:8443 quantum safe? Then scan 8.8.8.8, 10.0.0.0/24, "
+        "example.com and [::1]:22 - not version 1.2.3 or file.txt, and localhost."
+    )
+    assert find_targets(text) == [
+        "127.0.0.1:8443",
+        "8.8.8.8",
+        "10.0.0.0/24",
+        "example.com",
+        "[::1]:22",
+        "file.txt",
+        "localhost",
+    ]

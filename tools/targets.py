@@ -115,3 +115,32 @@ def format_ports(ports: list[int]) -> str:
         else:
             spans.append((port, port))
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+_MENTION = re.compile(
+    r"(?<![\w.-])("
+    r"\[[0-9a-fA-F:]+\](?::\d{1,5})?"  # [v6]:port
+    r"|(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?::\d{1,5})?"  # v4, v4/cidr, v4:port
+    r"|(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}(?::\d{1,5})?"  # name.tld[:port]
+    r"|localhost(?::\d{1,5})?"
+    r")(?![\w-])"
+)
+
+
+def find_targets(text: str) -> list[str]:
+    """Host-like strings mentioned in free text, in order, without duplicates.
+
+    Used to warn up front that a question names something outside the scope; the
+    scope itself is still enforced by every check.
+    """
+    found: list[str] = []
+    for match in _MENTION.finditer(text):
+        candidate = match.group(1)
+        host = candidate.split("/")[0]
+        try:
+            parse_target(host)
+        except TargetError:
+            continue
+        if candidate not in found:
+            found.append(candidate)
+    return found
