@@ -288,3 +288,8 @@ def _exit_code(results: list[CheckResult], fail_on: str | None) -> int:
     threshold = Severity(fail_on).rank
     worst = [r.worst_severity() for r in results]
     return 1 if any(w is not None and w.rank >= threshold for w in worst) else 0
+
+
+from agent.cli.modelcmd import model  # noqa: E402 - needs `cli` defined above
+
+cli.add_command(model)
