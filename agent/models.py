@@ -35,6 +35,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Self, cast
+from urllib.parse import urlsplit
 
 import httpx2
 from huggingface_hub import constants as hf_constants
@@ -273,17 +274,25 @@ def pull(
     model, chosen = resolve(name, quant)
     filename = model.files[chosen].file
     remote = remote_file(model.repo, filename, hub_endpoint(endpoint))
-    dest = dest_dir / filename
+    with _hub_errors(str(dest_dir), filename):
+        path = _fetch_verified(remote, dest_dir / filename, progress)
+    log.info("%s (%s) is ready at %s", model.name, chosen, path)
+    return path
+
+
+def _fetch_verified(
+    remote: RemoteFile, dest: Path, progress: ProgressCallback | None
+) -> Path:
+    """Keep ``dest`` if it has the hub's digest, else download, verify, rename."""
     if dest.is_file():
         if sha256_of(dest) == remote.sha256:
             log.info("%s is present and matches the hub's SHA-256", dest)
             return dest
         log.warning("%s differs from the hub's copy; downloading it again", dest)
-    part = dest_dir / f".{filename}.{remote.sha256[:16]}.part"
+    part = dest.with_name(f".{dest.name}.{remote.sha256[:16]}.part")
     _download(remote, part, progress)
-    _verify(part, remote.sha256, filename)
+    _verify(part, remote.sha256, dest.name)
     part.replace(dest)
-    log.info("pulled %s (%s) into %s", model.name, chosen, dest)
     return dest
 
 
@@ -319,7 +328,8 @@ def _download(
         part.unlink()
         have = 0
     reporter = cast(Any, _reporter_class(progress))
-    with _hub_errors(remote.url, part.name), part.open("ab") as handle:
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(remote.url))
+    with _hub_errors(origin, part.name), part.open("ab") as handle:
         http_get(
             remote.url,
             handle,

@@ -41,6 +41,7 @@ class Hub:
 
     files: dict[str, bytes] = field(default_factory=dict)  # "repo/file" -> bytes
     corrupt: bool = False  # CDN flips a byte: content no longer matches the etag
+    lfs: bool = True  # False: answer like a small git file, with no SHA-256
     cdn_gets: list[str | None] = field(default_factory=list)  # Range of each GET
     url: str = ""
     cdn_url: str = ""
@@ -80,8 +81,9 @@ def _hub_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Location", f"{hub.cdn_url}/blobs/{digest}")
             self.send_header("X-Repo-Commit", COMMIT)
             self.send_header("ETag", '"0f1e2d3c4b5a69788796a5b4c3d2e1f001234567"')
-            self.send_header("X-Linked-Etag", f'"{digest}"')
-            self.send_header("X-Linked-Size", str(len(data)))
+            if hub.lfs:
+                self.send_header("X-Linked-Etag", f'"{digest}"')
+                self.send_header("X-Linked-Size", str(len(data)))
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -232,6 +234,28 @@ def test_embedded_model_is_not_pulled(tmp_path: Path) -> None:
 def test_missing_file_on_hub(hub: Hub, tmp_path: Path) -> None:
     hub.files.clear()
     with pytest.raises(models.ModelError, match="not found at"):
+        models.pull("GLM-Z1-9B-0414", None, tmp_path, endpoint=hub.url)
+
+
+def test_file_without_sha256_is_refused(hub: Hub, tmp_path: Path) -> None:
+    hub.lfs = False
+    with pytest.raises(models.ModelError, match="gave no SHA-256"):
+        models.pull("GLM-Z1-9B-0414", None, tmp_path, endpoint=hub.url)
+    assert hub.cdn_gets == []
+
+
+def test_destination_not_a_directory(hub: Hub, tmp_path: Path) -> None:
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the models directory should be")
+    with pytest.raises(models.ModelError, match=FILE):
+        models.pull("GLM-Z1-9B-0414", None, blocker, endpoint=hub.url)
+
+
+def test_offline_mode_is_one_line(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models.hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(models.ModelError, match="HF_HUB_OFFLINE is set"):
         models.pull("GLM-Z1-9B-0414", None, tmp_path, endpoint=hub.url)
 
 
