@@ -2,7 +2,9 @@
 
 Patterns are tight on purpose: a target is a host name, an IPv4 address or a
 bracketed IPv6 address with an optional port (and ``ssh://`` for SSH), a port list is
-digits, commas and dashes. Scope is still decided in ``tools.runner``, never here.
+digits, commas and dashes. They stay within the regex subset llama.cpp turns into a
+grammar (plain groups, classes, ``?*+`` and small ``{m,n}``), so a local model can
+only produce matching strings. Scope is still decided in ``tools.runner``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
-HOST_PATTERN = rf"^{_HOST}(?::[0-9]{{1,5}})?$"
-PQ_TARGET_PATTERN = rf"^(?:ssh://)?{_HOST}(?::[0-9]{{1,5}})?$"
-SCAN_TARGET_PATTERN = rf"^{_HOST}(?:/[0-9]{{1,3}})?$"
-PORTS_PATTERN = r"^[0-9][0-9,-]{0,199}$"
+_HOST = r"([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+HOST_PATTERN = rf"^{_HOST}(:[0-9]{{1,5}})?$"
+PQ_TARGET_PATTERN = rf"^(ssh://)?{_HOST}(:[0-9]{{1,5}})?$"
+SCAN_TARGET_PATTERN = rf"^{_HOST}(/[0-9]{{1,3}})?$"
+PORTS_PATTERN = r"^[0-9][0-9,-]*$"
 
 
 class _Args(BaseModel):
@@ -50,6 +52,7 @@ class NmapScanArgs(_Args):
     ports: str | None = Field(
         default=None,
         pattern=PORTS_PATTERN,
+        max_length=200,
         description="ports to scan, e.g. 22,443,8000-8010; the profile's if omitted",
     )
 
@@ -61,5 +64,6 @@ class FullCheckArgs(_Args):
     ports: str | None = Field(
         default=None,
         pattern=PORTS_PATTERN,
+        max_length=200,
         description="ports to scan, e.g. 22,443,8000-8010; nmap's top 1000 if omitted",
     )
