@@ -15,6 +15,7 @@ from tinyglm import special_id, write_tiny_glm
 
 from agent.runtime.base import ChatMessage, Decision, ToolCall, ToolSpec
 from agent.runtime.errors import ModelError
+from agent.runtime.gguf_info import read_info
 from agent.runtime.llama import LlamaRuntime, embedded_model_path, self_test
 
 TOOLS = [
@@ -219,3 +220,14 @@ def test_corrupt_and_missing_ggufs_raise_one_line_model_errors(
         message = str(caught.value)
         assert "\n" not in message
         assert str(path) in message
+
+
+def test_gguf_metadata_is_read_without_loading(glm_path: Path, tmp_path: Path) -> None:
+    info = read_info(glm_path)
+    assert (info.architecture, info.family, info.reasoning) == ("glm4", "glm4", False)
+    assert "<|observation|>" in info.chat_template
+    assert read_info(embedded_model_path()).family == "chatml"
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + bytes(20))
+    with pytest.raises(ModelError):
+        read_info(junk)

@@ -67,8 +67,9 @@ def read_info(path: Path) -> GGUFInfo:
     check_gguf_file(path)
     try:
         reader = GGUFReader(path)
-    except (ValueError, OSError) as exc:
-        raise ModelError(f"{path} is not a readable GGUF: {exc}") from None
+    except Exception as exc:  # any parse failure of an untrusted file is the same
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{path} is not a readable GGUF: {reason}") from None
     wanted = ("general.architecture", "general.name", "tokenizer.chat_template")
     metadata = {}
     for key in wanted:

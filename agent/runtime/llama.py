@@ -112,6 +112,7 @@ class LlamaRuntime:
         self._calls = 0
         self._grammars: dict[str, LlamaGrammar] = {}
         self._lock = threading.Lock()
+        self._started = 0.0
         log.info("model %s loaded (%s format)", self.info.name, self.info.family)
 
     @property
@@ -307,17 +308,20 @@ class LlamaRuntime:
         self.stats.completion_tokens += 1
 
     def _to_decision(self, parsed: Parsed, raw: str, thinking: str) -> Decision:
-        common = {
-            "raw": raw,
-            "thinking": thinking,
-            "prompt_tokens": self.stats.prompt_tokens,
-            "completion_tokens": self.stats.completion_tokens,
-        }
+        decision = Decision(
+            kind="answer",
+            raw=raw,
+            thinking=thinking,
+            prompt_tokens=self.stats.prompt_tokens,
+            completion_tokens=self.stats.completion_tokens,
+        )
         if isinstance(parsed, ParsedCall):
             self._calls += 1
             call = ToolCall(f"call_{self._calls}", parsed.name, parsed.arguments)
-            return Decision(kind="call", calls=[call], **common)  # type: ignore[arg-type]
-        return Decision(kind="answer", text=parsed.text, **common)  # type: ignore[arg-type]
+            decision.kind, decision.calls = "call", [call]
+        else:
+            decision.text = parsed.text
+        return decision
 
 
 def load_llama(
