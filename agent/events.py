@@ -89,8 +89,16 @@ class AnswerFinished:
     findings: list[Finding] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something the person should know that is not a tool call or an answer."""
+
+    text: str
+
+
 AgentEvent = (
-    TokenStreamed
+    Notice
+    | TokenStreamed
     | ToolStarted
     | ApprovalRequested
     | ApprovalDecided

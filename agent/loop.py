@@ -62,6 +62,7 @@ from agent.events import (
     ApprovalRequested,
     LimitKind,
     LimitReached,
+    Notice,
     OnEvent,
     ScopeRefused,
     TokenStreamed,
@@ -70,13 +71,13 @@ from agent.events import (
 )
 from agent.runtime.base import ChatRuntime
 from agent.settings import AgentSettings
-from agent.toolset import ACTIVE_TOOLS, build_tools
+from agent.toolset import ACTIVE_TOOLS, PASSIVE_TOOLS, build_tools
 from agent.toolset.texts import system_prompt, tool_texts
 from tools import models, runner
 from tools.errors import NetwardenError, ScopeError
 from tools.models import AnyResult, Finding, Status
 from tools.scope import Scope
-from tools.targets import parse_target
+from tools.targets import find_targets, parse_target
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,10 @@ class Assistant:
             self._run = run = _Run(emit=on_event or _ignore)
             config = self._config(thread_id, run)
             seen = len(self._messages(config))
-            self._drive({"messages": [HumanMessage(question)]}, config, run)
+            messages: list[Any] = [HumanMessage(question)]
+            if not self._tools:
+                messages += self._prefetch(question, run)
+            self._drive({"messages": messages}, config, run)
             answer = self._final_answer(config, seen, run)
             findings = [f for r in run.results for f in r.findings]
             run.emit(AnswerFinished(text=answer, findings=findings))
@@ -308,6 +312,43 @@ class Assistant:
         self._run.trace.append(TraceEntry(asked.call_id, asked.name, args, "rejected"))
         return {"type": "reject", "message": decision.reason or "not approved"}
 
+    def _prefetch(self, question: str, run: _Run) -> list[Any]:
+        """Analysis-only: code, not the model, runs the passive checks asked about.
+
+        A model that failed its tool-call self-test cannot pick tools, so for each
+        target the question names, ``pq_check`` runs (and ``tls_check`` when the
+        question is about certificates); the model then explains the results. Active
+        tools never run this way, and the runner enforces scope as always.
+        """
+        tools = {
+            t.name: t for t in build_tools(self.options) if t.name in PASSIVE_TOOLS
+        }
+        wanted = ["pq_check", *(["tls_check"] if _about_certificates(question) else [])]
+        if _wants_active_scan(question):
+            run.emit(Notice(tool_texts().note("analysis_only_no_scan")))
+        messages: list[Any] = []
+        targets = [t for t in find_targets(question) if "/" not in t]
+        for index, target in enumerate(targets):
+            for name in wanted:
+                call = {
+                    "id": f"auto_{index}_{name}",
+                    "name": name,
+                    "args": {"target": target},
+                }
+                messages += [
+                    AIMessage("", tool_calls=[call]),
+                    self._run_passive(tools[name], call, run),
+                ]
+        return messages
+
+    def _run_passive(self, tool: Any, call: dict[str, Any], run: _Run) -> ToolMessage:
+        run.emit(ToolStarted(call["id"], call["name"], call["args"]))
+        started = time.monotonic()
+        message: ToolMessage = tool.invoke({"type": "tool_call", **call})
+        duration = round((time.monotonic() - started) * 1000, 1)
+        _report_finished(run, call["id"], call["name"], call["args"], message, duration)
+        return message
+
     # -- reading the thread
 
     def _messages(self, config: RunnableConfig) -> list[Any]:
@@ -381,29 +422,8 @@ class _Observer(AgentMiddleware[AgentState[Any], Any, Any]):
         outcome = handler(request)
         duration = round((time.monotonic() - started) * 1000, 1)
         if isinstance(outcome, ToolMessage):
-            self._finished(run, call_id, name, args, outcome, duration)
+            _report_finished(run, call_id, name, args, outcome, duration)
         return outcome
-
-    def _finished(
-        self,
-        run: _Run,
-        call_id: str,
-        name: str,
-        args: dict[str, Any],
-        message: ToolMessage,
-        duration: float,
-    ) -> None:
-        result: AnyResult | None = message.artifact
-        status = str(result.status) if result is not None else "error"
-        if result is not None:
-            run.results.append(result)
-        run.trace.append(TraceEntry(call_id, name, args, status, duration))
-        run.emit(
-            ToolFinished(call_id, name, args, status, message.text, result, duration)
-        )
-        if result is not None and result.status is Status.OUT_OF_SCOPE:
-            reason = result.error or "out of scope"
-            run.emit(ScopeRefused(call_id, name, result.target, reason))
 
 
 class _TokenRelay(BaseCallbackHandler):
@@ -428,6 +448,40 @@ class _TokenRelay(BaseCallbackHandler):
             self.emit(TokenStreamed("thinking", str(thinking)))
         elif isinstance(token, str) and token:
             self.emit(TokenStreamed("answer", token))
+
+
+def _report_finished(
+    run: _Run,
+    call_id: str,
+    name: str,
+    args: dict[str, Any],
+    message: ToolMessage,
+    duration: float,
+) -> None:
+    """Record a finished tool call in the trace and report it as events."""
+    result: AnyResult | None = message.artifact
+    status = str(result.status) if result is not None else "error"
+    if result is not None:
+        run.results.append(result)
+    run.trace.append(TraceEntry(call_id, name, args, status, duration))
+    run.emit(ToolFinished(call_id, name, args, status, message.text, result, duration))
+    if result is not None and result.status is Status.OUT_OF_SCOPE:
+        reason = result.error or "out of scope"
+        run.emit(ScopeRefused(call_id, name, result.target, reason))
+
+
+_CERTIFICATE_WORDS = ("certificate", "cert ", "certs", "expir", "x.509", "x509")
+_SCAN_WORDS = ("scan", "nmap", "open port", "ports")
+
+
+def _about_certificates(question: str) -> bool:
+    text = f"{question.lower()} "
+    return any(word in text for word in _CERTIFICATE_WORDS)
+
+
+def _wants_active_scan(question: str) -> bool:
+    text = question.lower()
+    return any(word in text for word in _SCAN_WORDS)
 
 
 # --- helpers ----------------------------------------------------------------------

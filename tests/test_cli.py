@@ -10,13 +10,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from conftest import Listener
 
 from tools.lab import Lab
 from tools.report import generated_schema, schema_text, shipped_schema
@@ -214,40 +213,6 @@ def test_check_runs_tls_and_pq_on_every_service_it_finds(lab: Lab) -> None:
     by_port = {r["port"]: r for r in report["pq"]}
     assert by_port[tls]["verdict"]["key_exchange"] == "quantum-safe"
     assert by_port[ssh]["protocol"] == "ssh"
-
-
-class Listener:
-    """A TCP listener on 127.0.0.2 that counts the connections it receives."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.2", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.running = True
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.running = False
-        self.thread.join()
-        self.sock.close()
-
-
-@pytest.fixture
-def bystander() -> Iterator[Listener]:
-    listener = Listener()
-    yield listener
-    listener.close()
 
 
 @pytest.mark.parametrize("command", ["pq", "tls", "scan", "check"])

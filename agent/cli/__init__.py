@@ -192,14 +192,14 @@ def schema() -> None:
 @click.option(
     "--demo",
     is_flag=True,
-    help="Run every check against the lab once, print, and stop.",
+    help="Run every check and one question to the local model, then stop.",
 )
 @click.pass_obj
 def lab(settings: Settings, base_port: int, demo: bool) -> None:
     """Start local practice endpoints on 127.0.0.1 (TLS, post-quantum, SSH)."""
     from agent.cli.labcmd import run_lab
 
-    run_lab(base_port=base_port, demo=demo)
+    run_lab(settings, base_port=base_port, demo=demo)
 
 
 # --- plumbing
@@ -290,6 +290,8 @@ def _exit_code(results: list[CheckResult], fail_on: str | None) -> int:
     return 1 if any(w is not None and w.rank >= threshold for w in worst) else 0
 
 
-from agent.cli.modelcmd import model  # noqa: E402 - needs `cli` defined above
+from agent.cli.askcmd import ask  # noqa: E402 - commands register on `cli` above
+from agent.cli.modelcmd import model  # noqa: E402
 
+cli.add_command(ask)
 cli.add_command(model)

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli import render
+from agent.settings import Settings
 from tools import runner
 from tools.lab import Lab, LabEndpoint
 from tools.models import CheckResult
@@ -20,17 +21,28 @@ from tools.scope import Scope
 from tools.targets import format_ports
 
 
-def run_lab(base_port: int, demo: bool) -> None:
+def run_lab(settings: Settings, base_port: int, demo: bool) -> None:
     with Lab(base_port=base_port) as lab:
         render.out.print(_endpoint_table(lab))
         for name, why in lab.skipped.items():
             render.err.print(Text(f"skipped {name}: {why}", style="yellow"))
         if demo:
             _demo(lab)
+            _demo_question(settings, lab)
             return
         render.out.print(_examples(lab), soft_wrap=True)
         render.out.print("Press Ctrl-C to stop the lab.")
         _wait_for_interrupt()
+
+
+def _demo_question(settings: Settings, lab: Lab) -> None:
+    """Ask the local model about the post-quantum endpoint, offline."""
+    from agent.cli.askcmd import answer_question
+    from agent.loop import reject_all
+
+    question = f"Is 127.0.0.1:{lab.endpoints['pq-tls'].port} quantum safe?"
+    render.out.rule(f"netwarden ask {question!r}")
+    answer_question(settings, question, approver=reject_all("the demo runs no scans"))
 
 
 def _endpoint_table(lab: Lab) -> Table:
@@ -66,7 +78,7 @@ def _demo(lab: Lab) -> None:
         summary.add_column(column)
     for label, result in zip(labels, results, strict=True):
         check = getattr(result, "kind", "")
-        summary.add_row(label, check, result.status.value, _headline(result))
+        summary.add_row(label, check, result.status.value, headline(result))
     render.out.print(summary)
 
 
@@ -96,7 +108,8 @@ def _with_ssh(options: runner.Options, endpoint: LabEndpoint) -> runner.Options:
     return runner.Options(**{**options.__dict__, "force_ssh": True})
 
 
-def _headline(result: CheckResult) -> str:
+def headline(result: CheckResult) -> str:
+    """One line: the post-quantum verdict, else the worst findings."""
     verdict = getattr(result, "verdict", None)
     if verdict is not None:
         overall, kex = verdict.overall.value, verdict.key_exchange.value

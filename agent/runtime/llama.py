@@ -53,11 +53,15 @@ class Sampling:
     top_p: float
     top_k: int
     min_p: float = 0.0
+    repeat_penalty: float = 1.0
 
 
 REASONING_SAMPLING = Sampling(temp=0.6, top_p=0.95, top_k=40)
 """GLM-Z1's recommended sampling, kept for its decisions too."""
-GENERIC_SAMPLING = Sampling(temp=0.2, top_p=0.95, top_k=40)
+GENERIC_SAMPLING = Sampling(temp=0.2, top_p=0.95, top_k=40, repeat_penalty=1.15)
+"""Small generic models loop without a repetition penalty."""
+REPEATED_LINE_LIMIT = 2
+"""An answer stops when a line of it comes back this many more times."""
 
 
 @dataclass
@@ -130,7 +134,7 @@ class LlamaRuntime:
 
     def disable_tools(self, reason: str) -> None:
         """Switch to analysis-only: later decisions only answer."""
-        log.warning("tool calls disabled for %s: %s", self.model_name, reason)
+        log.info("tool calls disabled for %s: %s", self.model_name, reason)
         self._tools_enabled = False
 
     def render_tokens(
@@ -256,7 +260,7 @@ class LlamaRuntime:
             top_p=self.sampling.top_p,
             top_k=self.sampling.top_k,
             min_p=self.sampling.min_p,
-            repeat_penalty=1.0,
+            repeat_penalty=self.sampling.repeat_penalty,
             grammar=grammar,
             logits_processor=self._masker() if grammar is not None else None,
         )
@@ -273,6 +277,10 @@ class LlamaRuntime:
                 if stream is not None and piece:
                     stream(piece)
                 if (until is not None and until(run.text)) or len(run.ids) >= budget:
+                    break
+                if piece.endswith("\n") and _looping(run.text):
+                    log.info("stopped a looping answer after %d tokens", len(run.ids))
+                    run.text = _drop_repeats(run.text)
                     break
         finally:
             generator.close()
@@ -415,3 +423,24 @@ def _context_full(used: int, n_ctx: int) -> str:
         f"the conversation ({used} tokens) no longer fits the model context ({n_ctx});"
         " start a new conversation or raise [model] context"
     )
+
+
+def _looping(text: str) -> bool:
+    """True when the last finished line already appeared REPEATED_LINE_LIMIT times."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) <= REPEATED_LINE_LIMIT:
+        return False
+    return lines[:-1].count(lines[-1]) >= REPEATED_LINE_LIMIT
+
+
+def _drop_repeats(text: str) -> str:
+    """Keep the first occurrence of each non-empty line of a looping answer."""
+    seen: set[str] = set()
+    kept = []
+    for line in text.splitlines():
+        key = line.strip()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        kept.append(line)
+    return "\n".join(kept).strip() + "\n"
