@@ -283,3 +283,15 @@ def test_schema_command_prints_the_shipped_schema() -> None:
     assert schema_text(generated_schema()) == shipped_schema(), (
         "tools/schema/report.schema.json is stale: regenerate it from tools.report"
     )
+
+
+def test_scripted_checks_do_not_load_the_model_stack() -> None:
+    code = (
+        "import sys, agent.cli; "
+        "print(sorted(m for m in ('llama_cpp', 'langchain', 'huggingface_hub') "
+        "if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]"

@@ -7,6 +7,7 @@ config or scope error (an out-of-scope target is refused before any packet is se
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import sys
@@ -48,7 +49,27 @@ def main() -> None:
         sys.exit(2 if isinstance(exc, ToolMissingError) else 1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Imports the model-backed commands only when they run.
+
+    ``ask`` and ``model`` pull in llama.cpp, LangChain and huggingface_hub; the
+    scripted checks start in a fraction of that time without them.
+    """
+
+    lazy = {"ask": "agent.cli.askcmd:ask", "model": "agent.cli.modelcmd:model"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, _, attribute = self.lazy[name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_version("netwarden"), prog_name="netwarden")
 @click.option(
     "-v", "--verbose", count=True, help="More logging on stderr (-vv: debug)."
@@ -288,10 +309,3 @@ def _exit_code(results: list[CheckResult], fail_on: str | None) -> int:
     threshold = Severity(fail_on).rank
     worst = [r.worst_severity() for r in results]
     return 1 if any(w is not None and w.rank >= threshold for w in worst) else 0
-
-
-from agent.cli.askcmd import ask  # noqa: E402 - commands register on `cli` above
-from agent.cli.modelcmd import model  # noqa: E402
-
-cli.add_command(ask)
-cli.add_command(model)
