@@ -1,0 +1,1 @@
+"""The Textual terminal app: a conversation with the assistant, tool cards, findings."""
