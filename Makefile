@@ -5,7 +5,7 @@ VENV ?= .venv
 # llama-cpp-python compiles from source: use every core
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := nmap openssh-server
+SYSTEM_PACKAGES := nmap openssh-server tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq
 
@@ -38,4 +38,4 @@ $(VENV)/.installed: pyproject.toml
 
 # nmap and sshd come from the system's packages; install them when missing.
 system-deps:
-	@command -v nmap >/dev/null && [ -x /usr/sbin/sshd ] || ($(APT) $(SYSTEM_PACKAGES))
+	@command -v nmap >/dev/null && command -v tmux >/dev/null && [ -x /usr/sbin/sshd ] || ($(APT) $(SYSTEM_PACKAGES))
