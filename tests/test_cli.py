@@ -288,8 +288,8 @@ def test_schema_command_prints_the_shipped_schema() -> None:
 def test_scripted_checks_do_not_load_the_model_stack() -> None:
     code = (
         "import sys, agent.cli; "
-        "print(sorted(m for m in ('llama_cpp', 'langchain', 'huggingface_hub') "
-        "if m in sys.modules))"
+        "print(sorted(m for m in ('llama_cpp', 'langchain', 'huggingface_hub', "
+        "'textual') if m in sys.modules))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -69,7 +69,11 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_version("netwarden"), prog_name="netwarden")
 @click.option(
     "-v", "--verbose", count=True, help="More logging on stderr (-vv: debug)."
@@ -82,10 +86,44 @@ class _LazyGroup(click.Group):
 )
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, config_path: Path | None) -> None:
-    """netwarden: certificates, post-quantum posture and Nmap, from your machine."""
+    """netwarden: certificates, post-quantum posture and Nmap, from your machine.
+
+    Without a command, opens the terminal app (the same as `netwarden tui`).
+    """
+    ctx.obj = load_settings(config_path)
+    ctx.meta["config_path"] = config_path
+    if ctx.invoked_subcommand is None:
+        _open_tui(ctx.obj, config_path, model_path=None)
+        return
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = load_settings(config_path)
+
+
+@cli.command()
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="GGUF model file (default: [model] path, else the embedded model).",
+)
+@click.pass_context
+def tui(ctx: click.Context, model_path: Path | None) -> None:
+    """Open the terminal app: ask the assistant, run checks, approve scans."""
+    _open_tui(ctx.obj, ctx.meta.get("config_path"), model_path)
+
+
+def _open_tui(
+    settings: Settings, config_path: Path | None, model_path: Path | None
+) -> None:
+    """Run the TUI; Textual and the model stack are imported only here."""
+    from textual.logging import TextualHandler
+
+    from agent.tui.app import NetwardenApp
+
+    # the terminal belongs to the app: log records go to Textual's devtools
+    logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()], force=True)
+
+    NetwardenApp(settings, config_path=config_path, model_path=model_path).run()
 
 
 def _batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
