@@ -69,7 +69,7 @@ class ApprovalScreen(ModalScreen[ApprovalOutcome]):
             yield Label(Text(f"Run {self.request.name}?", style="bold"), id="question")
             yield Static(self._summary(), id="summary")
             yield TextArea(self._args_json(), language=None, id="args-editor")
-            yield Label("", id="args-error")
+            yield Label("", id="args-error", classes="-empty")
             yield Checkbox("approve for this session (s)", id="remember")
             with Horizontal(id="buttons"):
                 yield Button("Approve (a)", variant="success", id="approve")
@@ -115,7 +115,9 @@ class ApprovalScreen(ModalScreen[ApprovalOutcome]):
         try:
             args = self._edited_args()
         except ValueError as exc:
-            self.query_one("#args-error", Label).update(Text(str(exc), style="red"))
+            error = self.query_one("#args-error", Label)
+            error.update(Text(str(exc), style="red"))
+            error.remove_class("-empty")
             self.query_one("#args-editor", TextArea).focus()
             return None
         if args == self.request.args:
@@ -159,8 +161,9 @@ class ApprovalScreen(ModalScreen[ApprovalOutcome]):
         if self.request.name in DEFAULT_PORTS:
             ports = args.get("ports") or DEFAULT_PORTS[self.request.name]
             table.add_row("ports", Text(str(ports)))
-        if self.request.description:
-            table.add_row("what", Text(self.request.description))
+        what = self.request.description.strip().splitlines()
+        if what:
+            table.add_row("what", Text(what[0]))  # the rest repeats tool and args
         return table
 
     def _args_json(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -149,6 +150,8 @@ def _trust_rows(table: Table, result: TlsResult) -> None:
 def pq_sections(result: PqResult) -> list[Widget]:
     """The group matrix and what clients get (TLS), the kex list (SSH), the verdict."""
     sections: list[Widget] = []
+    if result.verdict is not None:
+        sections.append(Section(verdict_summary(result), classes="pq-summary"))
     if result.tls is not None:
         sections.append(Section(group_matrix(result), classes="pq-matrix"))
         if result.tls.clients:
@@ -196,14 +199,29 @@ def client_views(result: PqResult) -> Table:
     return table
 
 
-def ssh_kex(result: PqResult) -> Table:
+def ssh_kex(result: PqResult) -> Text:
     """The server's key-exchange methods in its order, PQ ones highlighted."""
     assert result.ssh is not None
     ssh = result.ssh
-    table = _table(f"SSH key exchange ({ssh.software or ssh.banner})", ("#", "method"))
-    for rank, name in enumerate(ssh.kex, start=1):
-        style = PQ_STYLE if name in ssh.pq_kex else ""
-        table.add_row(str(rank), _t(name, style))
+    text = Text(f"SSH {ssh.software or ssh.banner}", style="bold")
+    text.append("\nkey exchange, in the server's order:\n", style="italic")
+    for rank, name in enumerate(ssh.kex):
+        text.append(", " if rank else "")
+        text.append(name, style=PQ_STYLE if name in ssh.pq_kex else "")
+    if ssh.host_key_algorithms:
+        text.append("\nhost keys: ", style="italic")
+        text.append(", ".join(ssh.host_key_algorithms))
+    return text
+
+
+def verdict_summary(result: PqResult) -> Table:
+    """The posture per axis in one row, colored, above the details."""
+    assert result.verdict is not None
+    table = Table(box=None, expand=False, padding=(0, 2, 0, 0))
+    for axis in AXES:
+        table.add_column(axis.replace("_", " "), header_style="bold")
+    postures: list[Posture] = [getattr(result.verdict, axis) for axis in AXES]
+    table.add_row(*(_t(p.value, POSTURE_STYLE[p]) for p in postures))
     return table
 
 
@@ -287,7 +305,13 @@ def _yes_no(flag: bool, yes: str, no: str) -> tuple[str, str]:
 
 
 def _table(title: str, columns: Iterable[str]) -> Table:
-    table = Table(title=_t(title), title_justify="left", expand=False)
+    table = Table(
+        title=_t(title),
+        title_justify="left",
+        expand=False,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
