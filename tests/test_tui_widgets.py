@@ -276,23 +276,34 @@ async def test_check_report_nests_scan_and_checks(check_report: CheckReport) -> 
         assert card.query(".certificate")
 
 
-async def test_failed_and_refused_cards(lab: Lab) -> None:
+async def test_failed_refused_and_edited_cards(lab: Lab) -> None:
     scope = runner.Options(scope=Scope.from_entries(["127.0.0.2/32"]))
     refused = await runner.run_tls(f"127.0.0.1:{lab.endpoints['pq-tls'].port}", scope)
     assert refused.status is Status.OUT_OF_SCOPE
+    closed = await runner.run_tls("127.0.0.1:1", runner.Options(timeout=2.0))
+    assert closed.status is not Status.OK
     app = CardApp("tls_check")
     async with app.run_test() as pilot:
         card = app.query_one(ToolCard)
-        card.show_result(refused, "out of scope")
+        status = card.query_one(".card-status", Static)
+        card.show_result(closed, "connection refused")
         await pilot.pause()
         assert card.status == "failed"
+        assert closed.status.value in _card_text(card)
+
+        card.show_result(refused, "out of scope")
+        await pilot.pause()
+        assert card.has_class("-refused")
         assert "out-of-scope" in _card_text(card)
         card.show_refused("127.0.0.1 is not in the scope")
         await pilot.pause()
-        status = card.query_one(".card-status", Static)
         assert "refused by scope" in str(status.content)
         assert card.has_class("-refused")
         assert not card.has_class("-failed")
+
+        card.set_args({"target": "127.0.0.1:8443"})
+        title = card.query_one(".card-title", Static)
+        assert "target=127.0.0.1:8443" in str(title.content)
 
 
 async def test_result_view_of_a_scan(lab: Lab) -> None:

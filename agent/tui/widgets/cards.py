@@ -95,11 +95,19 @@ class ToolCard(Widget, can_focus=True):
             self._stop_ticker()
         self._refresh_status()
 
+    def set_args(self, args: dict[str, Any]) -> None:
+        """Show the arguments the call really runs with (after an edit)."""
+        self.args = dict(args)
+        if self.is_mounted:
+            self.query_one(".card-title", Static).update(self._title())
+
     def show_result(self, result: AnyResult | None, text: str) -> None:
-        """Render a finished call: done when the result is ok, failed otherwise."""
+        """Render a finished call: done when the result is ok, failed otherwise.
+
+        A result refused by scope (status ``out-of-scope``) shows as refused.
+        """
         self.result, self.text = result, text
-        ok = result is not None and result.status is Status.OK
-        self.set_status("done" if ok else "failed")
+        self.set_status(_finished_status(result))
         body = self.query_one(".card-body", Vertical)
         body.remove_children()
         if result is not None:
@@ -168,3 +176,11 @@ class ToolCard(Widget, can_focus=True):
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
+
+
+def _finished_status(result: AnyResult | None) -> CardStatus:
+    if result is None:
+        return "failed"
+    if result.status is Status.OUT_OF_SCOPE:
+        return "refused"
+    return "done" if result.status is Status.OK else "failed"
