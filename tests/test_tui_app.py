@@ -320,7 +320,7 @@ async def test_scope_edits_for_the_session_and_bad_commands() -> None:
         await send(pilot, "/frobnicate")
         await pilot.pause(0.2)
         assert "10.9.0.0/24" in app.scope_entries
-        assert "10.9.0.0/24" in str(app.query_one("#header", Static).content)
+        assert "::1/128 +2" in str(app.query_one("#header", Static).content)
         text = notices(app)
         assert "unknown command /frobnicate" in text
         assert "neither a network" in text

@@ -145,7 +145,7 @@ class NetwardenApp(App[None]):
         else:
             mode = "tools" if self.loaded.runtime.tools_enabled else "analysis-only"
             model = f"{self.loaded.name} ({mode})"
-        return f"netwarden │ {model} │ scope: {', '.join(self.scope_entries)}"
+        return f"netwarden │ {model} │ scope: {_scope_summary(self.scope_entries)}"
 
     def _refresh_header(self) -> None:
         self.query_one("#header", Static).update(self._header_text())
@@ -179,6 +179,7 @@ class NetwardenApp(App[None]):
 
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         text = message.text
+        self.chat.anchor()
         await self.chat.add(UserMessage(text))
         if text.startswith("/"):
             await self._command(text)
@@ -411,6 +412,14 @@ class NetwardenApp(App[None]):
             await self.post_event(
                 ScopeRefused(call_id, name, result.target, reason), run
             )
+        self.call_after_refresh(self._show_card, call_id)
+
+    def _show_card(self, call_id: str) -> None:
+        """Scroll a finished direct check's card to the top: no answer follows it."""
+        card = self._cards.get(call_id)
+        if card is not None and card.is_mounted:
+            self.chat.release_anchor()
+            self.chat.scroll_to_widget(card, top=True, animate=False)
 
     async def _execute(self, name: str, args: dict[str, Any]) -> AnyResult:
         checked = ARG_SCHEMAS[name].model_validate(args).model_dump()
@@ -559,6 +568,11 @@ def _wait(future: Future[ApprovalOutcome | None]) -> ApprovalOutcome | None:
                 return None
 
 
+def _scope_summary(entries: list[str]) -> str:
+    shown = ", ".join(entries[:2])
+    return f"{shown} +{len(entries) - 2}" if len(entries) > 2 else shown
+
+
 def _entries(settings: Settings) -> list[str]:
     return [*settings.scope.allow, *(f"!{d}" for d in settings.scope.deny)]
 
@@ -566,9 +580,11 @@ def _entries(settings: Settings) -> list[str]:
 def _model_text(loaded: LoadedModel) -> str:
     mode = "tools" if loaded.runtime.tools_enabled else "analysis-only"
     test = "passed" if loaded.self_test_passed else "failed"
+    detail = loaded.self_test_detail
+    detail = detail if len(detail) <= 120 else detail[:119] + "…"
     return (
         f"model {loaded.name} ({mode}) from {loaded.path}; "
-        f"tool-call self-test {test}: {loaded.self_test_detail}"
+        f"tool-call self-test {test}: {detail}"
     )
 
 
