@@ -21,7 +21,7 @@ from textual.widgets import Static, TextArea
 
 from agent.modelload import LoadedModel
 from agent.runtime.base import ChatMessage, Decision, OnToken, ToolSpec
-from agent.settings import Settings
+from agent.settings import Settings, load_settings
 from agent.testing import ScriptedRuntime, answer, call
 from agent.tui.app import NetwardenApp
 from agent.tui.chat import AnswerBlock, NoticeLine, PromptInput
@@ -384,3 +384,27 @@ def _snapshot_app() -> NetwardenApp:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_main_screen_snapshot(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(_snapshot_app(), terminal_size=size, run_before=_answered)
+
+
+async def test_scope_save_model_and_clear(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[checks]\ntimeout = 3.0\n")
+    runtime = ScriptedRuntime([call("pq_check", target="8.8.8.8"), answer("No.")])
+    app = NetwardenApp(Settings(), config_path=config, loader=loaded(runtime))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await send(pilot, "/scope add 10.9.0.0/24")
+        await send(pilot, "/scope save")
+        await send(pilot, "/model")
+        await pilot.pause(0.2)
+        assert "tool-call self-test passed: scripted" in notices(app)
+        await send(pilot, "8.8.8.8?")
+        await until(pilot, idle(app))
+        assert cards(app)
+        await send(pilot, "/clear")
+        await pilot.pause(0.2)
+        assert not cards(app)
+        assert not app.results
+    saved = load_settings(config)
+    assert saved.checks.timeout == 3.0
+    assert "10.9.0.0/24" in saved.scope.allow
