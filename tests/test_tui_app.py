@@ -163,7 +163,7 @@ async def test_ask_reject_runs_nothing_and_answers() -> None:
         await pilot.press("r")
         await until(pilot, idle(app))
         (card,) = cards(app)
-        assert card.status == "failed"
+        assert card.status == "rejected"
         assert card.result is None
         assert "rejected" in card.text
         assert answers(app)[-1] == "Not scanned."
@@ -287,7 +287,7 @@ async def test_scan_command_asks_for_approval_first(lab: Lab) -> None:
         assert card.result is None
         await pilot.press("r")
         await until(pilot, idle(app))
-        assert card.status == "failed"
+        assert card.status == "rejected"
         assert card.result is None
 
 

@@ -289,7 +289,7 @@ class NetwardenApp(App[None]):
     async def _approval_decided(self, event: ApprovalDecided) -> None:
         card = await self._card(event.call_id, event.name, event.args)
         if event.decision == "reject":
-            card.show_result(None, f"rejected: {event.reason or 'not approved'}")
+            card.show_rejected(event.reason or "not approved")
         elif event.decision == "edit" and event.args != card.args:
             replacement = self._new_card(event.call_id, event.name, event.args)
             await self.chat.mount(replacement, before=card)

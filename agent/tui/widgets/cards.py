@@ -26,7 +26,9 @@ from textual.widgets import Static
 from agent.tui.widgets.results import result_view
 from tools.models import AnyResult, Status
 
-CardStatus = Literal["queued", "approval", "running", "done", "failed", "refused"]
+CardStatus = Literal[
+    "queued", "approval", "running", "done", "failed", "refused", "rejected"
+]
 
 STATUS_LABEL: dict[CardStatus, str] = {
     "queued": "queued",
@@ -35,6 +37,7 @@ STATUS_LABEL: dict[CardStatus, str] = {
     "done": "done",
     "failed": "failed",
     "refused": "refused by scope",
+    "rejected": "rejected",
 }
 ARGS_WIDTH = 60
 
@@ -115,6 +118,14 @@ class ToolCard(Widget, can_focus=True):
         else:
             body.mount(Static(Text(text or "no result"), classes="card-message"))
         self.query_one(".card-json", Static).update(self._json())
+
+    def show_rejected(self, reason: str) -> None:
+        """Mark the call rejected at approval; it never ran."""
+        self.text = f"rejected: {reason}"
+        self.set_status("rejected")
+        body = self.query_one(".card-body", Vertical)
+        body.remove_children()
+        body.mount(Static(Text(reason, style="yellow"), classes="card-message"))
 
     def show_refused(self, reason: str) -> None:
         """Mark the call refused by scope; nothing was sent to the target."""
