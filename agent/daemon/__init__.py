@@ -1,0 +1,1 @@
+"""The headless monitoring daemon: schedules, history, change detection, alerts."""
