@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,6 +46,7 @@ CREATE TABLE alert_state(target TEXT NOT NULL, key TEXT NOT NULL,
     state TEXT NOT NULL, severity TEXT NOT NULL, since REAL NOT NULL,
     last_sent REAL, failures INTEGER NOT NULL DEFAULT 0,
     successes INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (target, key));
+CREATE TABLE runs(id INTEGER PRIMARY KEY, result_json TEXT NOT NULL);
 """
 
 PQ_LOST = Change(
@@ -60,7 +62,7 @@ PQ_BACK = Change(
     target="pq-tls",
     check="pq",
     kind="pq-improved",
-    severity=Severity.HIGH,
+    severity=Severity.INFO,
     title="Post-quantum key exchange restored",
     detail="X25519MLKEM768 is offered again",
     key="pq:group:X25519MLKEM768",
@@ -254,6 +256,8 @@ async def test_reminder_after_interval_then_one_resolved(
     assert (first["reminder"], reminder["reminder"]) == (False, True)
     assert reminder["title"] == first["title"]
     assert resolved["resolved"] is True
+    assert resolved["severity"] == "high"
+    assert resolved["title"] == "Post-quantum key exchange restored"
     assert resolved["key"] == first["key"]
     assert store.query("SELECT * FROM alert_state") == []
 
@@ -313,6 +317,23 @@ async def test_severity_filter_per_channel(
         "Post-quantum key exchange dropped",
     ]
     assert [b["title"] for b in other.bodies()] == ["Post-quantum key exchange dropped"]
+
+
+async def test_worse_severity_on_an_open_condition_alerts_again(
+    store: SqliteStore, receiver: Receiver
+) -> None:
+    expiring = Change(
+        "web", "tls", "cert-threshold", Severity.MEDIUM, "Expires in 14 days",
+        "notAfter 2027-01-29", "cert:expiry",
+    )  # fmt: skip
+    alerts = alerter(store, Clock(), webhooks=[{"url": receiver.url}])
+    await alerts.handle([expiring])
+    await alerts.handle([replace(expiring, detail="still 14 days")])
+    await alerts.handle([replace(expiring, severity=Severity.HIGH, title="7 days")])
+    assert await alerts.deliver_due() == 2
+    await alerts.close()
+    assert [b["severity"] for b in receiver.bodies()] == ["medium", "high"]
+    assert "Renew the certificate" in receiver.bodies()[1]["triage"]
 
 
 # --- delivery --------------------------------------------------------------------
@@ -482,7 +503,8 @@ async def test_model_triage_uses_the_model_answer(
         triage,
         clock=Clock(),
     )
-    await alerts.handle([PQ_LOST])
+    store.execute("INSERT INTO runs VALUES (7, ?)", ('{"groups": ["X25519"]}',))
+    await alerts.handle([replace(PQ_LOST, run_id=7)])
     assert await alerts.deliver_due() == 1
     await alerts.close()
 
@@ -490,6 +512,7 @@ async def test_model_triage_uses_the_model_answer(
     prompt = runtime.seen[0].last("user")
     assert prompt is not None
     assert "X25519MLKEM768 is no longer offered" in prompt.content
+    assert '{"groups": ["X25519"]}' in prompt.content
     refused = runtime.seen[1].last("tool")
     assert refused is not None
     assert "no active scan" in refused.content

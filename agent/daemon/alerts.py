@@ -28,10 +28,11 @@ import json
 import logging
 import os
 import smtplib
+import sqlite3
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from email.message import EmailMessage
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
@@ -260,7 +261,7 @@ class Alerter:
         opened, _, triage = self._change(target, key)
         channels = self._channels_for(opened.severity)
         if channels and not triage:
-            triage = await self.triage.explain(opened, opened.extra.get("result", ""))
+            triage = await self.triage.explain(opened, self._result_text(opened))
             self.store.execute(
                 "UPDATE alert_change SET triage = ? WHERE target = ? AND key = ?",
                 (triage, target, key),
@@ -287,7 +288,7 @@ class Alerter:
         self._forget(target, key)
         log.info("alert resolved %s %s", target, key)
         if self.settings.send_resolved:
-            change = resolved or opened
+            change = replace(resolved or opened, severity=opened.severity)
             text = f"Resolved: {opened.title}."
             payload = self.payload(change, text, now, resolved=True)
             self._enqueue(self._channels_for(opened.severity), payload, now)
@@ -338,6 +339,20 @@ class Alerter:
         ]
 
     # -- rows
+
+    def _result_text(self, change: Change) -> str:
+        """The JSON result of the run that raised ``change``, when the store has it."""
+        if "result" in change.extra or change.run_id is None:
+            return change.extra.get("result", "")
+        try:
+            rows = list(
+                self.store.query(
+                    "SELECT result_json FROM runs WHERE id = ?", (change.run_id,)
+                )
+            )
+        except sqlite3.Error:
+            return ""
+        return str(rows[0][0]) if rows else ""
 
     def _state(self, target: str, key: str) -> Any:
         rows = list(

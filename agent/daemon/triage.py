@@ -65,6 +65,8 @@ def plain_text(change: Change) -> str:
 
 def remediation(change: Change) -> str:
     """The catalogue's remediation for the change's condition, if one applies."""
+    if change.extra.get("remediation"):
+        return change.extra["remediation"]
     prefix, _, rest = change.key.partition(":")
     if prefix == "finding" and rest in CATALOG:
         return CATALOG[rest].remediation
