@@ -56,7 +56,13 @@ class _LazyGroup(click.Group):
     scripted checks start in a fraction of that time without them.
     """
 
-    lazy = {"ask": "agent.cli.askcmd:ask", "model": "agent.cli.modelcmd:model"}
+    lazy = {
+        "ask": "agent.cli.askcmd:ask",
+        "model": "agent.cli.modelcmd:model",
+        "daemon": "agent.cli.daemoncmd:daemon",
+        "history": "agent.cli.daemoncmd:history",
+        "status": "agent.cli.daemoncmd:status",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
