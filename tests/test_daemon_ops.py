@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml  # type: ignore[import-untyped]
 
 from agent.daemon.http import serve_http
 from agent.daemon.metrics import Metrics, escape_label
@@ -262,6 +266,16 @@ async def test_http_malformed_requests(
     assert json.loads(good.split(b"\r\n\r\n", 1)[1])["status"] == "ok"
 
 
+async def test_http_slow_client_gets_408(
+    endpoint: tuple[Metrics, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that never finishes its request head holds no connection for long."""
+    monkeypatch.setattr("agent.daemon.http.READ_TIMEOUT", 0.3)
+    _, base = endpoint
+    answer = await _raw(base, b"GET /metrics HTTP/1.1\r\nHost:", close_write=False)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
 async def test_http_health_callback_failure_is_500() -> None:
     def broken() -> dict[str, object]:
         raise RuntimeError("store is closed")
@@ -308,3 +322,186 @@ async def test_metrics_from_real_lab_runs(lab: Lab) -> None:
     assert (
         _value(samples, "netwarden_check_results_total", check="pq", status="ok") == 3
     )
+
+
+# --- deploy files
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+REPO = DEPLOY.parent
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
+
+
+def _unit_keys() -> dict[str, list[str]]:
+    """The ``[Service]`` section of the unit as key -> every value given."""
+    keys: dict[str, list[str]] = {}
+    section = ""
+    for raw in (DEPLOY / "netwarden.service").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]":
+            key, _, value = line.partition("=")
+            keys.setdefault(key, []).append(value)
+    return keys
+
+
+@pytest.fixture(scope="module")
+def unit_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway root holding the unit, the stock units and the ExecStart binary."""
+    root = tmp_path_factory.mktemp("systemd-root")
+    (root / "etc/systemd/system").mkdir(parents=True)
+    shutil.copy(DEPLOY / "netwarden.service", root / "etc/systemd/system")
+    shutil.copytree(
+        "/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True
+    )
+    binary = root / "usr/local/bin/netwarden"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    return root
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SYSTEMD_ANALYZE, *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_systemd_unit_verifies(unit_root: Path) -> None:
+    done = _analyze("verify", "--man=no", f"--root={unit_root}", "netwarden.service")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr  # unknown keys are only warned about
+
+
+def test_systemd_verify_catches_a_bad_unit(unit_root: Path) -> None:
+    """The check above can fail: a misspelt key and a missing binary are reported."""
+    unit = unit_root / "etc/systemd/system/netwarden-broken.service"
+    text = (DEPLOY / "netwarden.service").read_text()
+    text = text.replace("ProtectHome=yes", "ProtectHome=yes\nProtectHomme=yes")
+    unit.write_text(text.replace("/usr/local/bin/netwarden", "/usr/local/bin/nope"))
+    done = _analyze("verify", "--man=no", f"--root={unit_root}", unit.name)
+    unit.unlink()
+    assert "Unknown key 'ProtectHomme'" in done.stderr
+    assert done.returncode != 0
+
+
+def test_systemd_unit_exposure_is_low(unit_root: Path) -> None:
+    done = _analyze(
+        "security", "--offline=yes", f"--root={unit_root}", "netwarden.service"
+    )
+    assert done.returncode == 0, done.stderr
+    level = re.search(
+        r"Overall exposure level for netwarden.service: ([\d.]+)", done.stdout
+    )
+    assert level, done.stdout[-500:]
+    assert float(level[1]) <= 2.5
+
+
+def test_systemd_unit_hardening_keys() -> None:
+    keys = _unit_keys()
+    expected = {
+        "User": ["netwarden"],
+        "DynamicUser": ["yes"],
+        "ProtectSystem": ["strict"],
+        "ProtectHome": ["yes"],
+        "PrivateTmp": ["yes"],
+        "NoNewPrivileges": ["yes"],
+        "CapabilityBoundingSet": ["CAP_NET_RAW"],
+        "AmbientCapabilities": ["CAP_NET_RAW"],
+        "StateDirectory": ["netwarden"],
+        "ReadWritePaths": ["/var/lib/netwarden"],
+        "Restart": ["on-failure"],
+        "ExecStart": [
+            "/usr/local/bin/netwarden daemon --config /etc/netwarden/daemon.toml"
+        ],
+    }
+    for key, values in expected.items():
+        assert keys.get(key) == values, key
+    assert keys["SystemCallFilter"][0] == "@system-service"
+    families = set(keys["RestrictAddressFamilies"][0].split())
+    assert families <= {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"}
+    assert keys["MemoryMax"][0].endswith(("M", "G"))
+
+
+def _stages() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The Dockerfile as (FROM line, [(instruction, arguments)]) per stage."""
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append((rest, []))
+        else:
+            stages[-1][1].append((instruction.upper(), " ".join(rest.split())))
+    return stages
+
+
+def test_dockerfile_stages() -> None:
+    (build_from, build), (runtime_from, runtime) = _stages()
+    assert build_from == "python:3.11-slim AS build"
+    assert runtime_from.startswith("python:3.11-slim")
+    build_runs = " ".join(args for ins, args in build if ins == "RUN")
+    assert "pip wheel --wheel-dir /wheels" in build_runs
+    assert "llama-cpp-python==0.3.36" in build_runs
+    assert "build-essential cmake" in build_runs
+    for ins, args in build:  # every COPY source exists in the build context
+        if ins == "COPY":
+            for source in args.split()[:-1]:
+                assert (REPO / source).exists(), source
+    runtime_runs = " ".join(args for ins, args in runtime if ins == "RUN")
+    assert "nmap" in runtime_runs
+    assert "from=build,source=/wheels" in runtime_runs
+    assert "--no-index --find-links /wheels netwarden" in runtime_runs
+
+
+def test_dockerfile_runtime_user_and_healthcheck() -> None:
+    _, runtime = _stages()[1]
+    users = [args for ins, args in runtime if ins == "USER"]
+    assert users == ["netwarden"]
+    assert "useradd --system --uid 10001" in " ".join(
+        a for i, a in runtime if i == "RUN"
+    )
+    (check,) = [args for ins, args in runtime if ins == "HEALTHCHECK"]
+    assert "http://127.0.0.1:9464/healthz" in check
+    entry = dict(runtime)
+    assert json.loads(entry["ENTRYPOINT"]) == ["netwarden"]
+    assert json.loads(entry["CMD"]) == [
+        "daemon",
+        "--config",
+        "/etc/netwarden/daemon.toml",
+    ]
+    assert "9464" in entry["EXPOSE"]
+
+
+def test_compose_file() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    service = compose["services"]["netwarden"]
+    build = service["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == (
+        DEPLOY / "Dockerfile"
+    )
+    volumes = service["volumes"]
+    assert "netwarden-state:/var/lib/netwarden" in volumes
+    assert "netwarden-state" in compose["volumes"]
+    assert any(v.endswith(":/etc/netwarden/daemon.toml:ro") for v in volumes)
+    assert service["ports"] == ["127.0.0.1:9464:9464"]
+    assert service["cap_drop"] == ["ALL"]
+    assert service["read_only"] is True
+    assert "# To give the daemon a local model" in (DEPLOY / "compose.yaml").read_text()
+
+
+def test_deploy_readme_documents_the_commands() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    for command in (
+        "docker build -f deploy/Dockerfile",
+        "docker compose up",
+        "systemctl enable --now netwarden",
+        "systemd-analyze verify",
+        "netwarden daemon --check-config",
+    ):
+        assert command in readme, command

@@ -48,8 +48,8 @@ class BadRequest(Exception):
 
 async def serve_http(
     metrics: Metrics, host: str, port: int, health: Health
-) -> asyncio.AbstractServer:
-    """Start the endpoint on ``host:port`` (port 0 picks a free one) and return it."""
+) -> asyncio.Server:
+    """Start the endpoint on ``host:port`` (0 picks a free port); return the server."""
     if not _is_loopback(host):
         log.warning("metrics endpoint listens on non-loopback address %s", host)
 
@@ -174,7 +174,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _bound(server: asyncio.AbstractServer) -> str:
-    sockets = getattr(server, "sockets", ())
-    names = [str(sock.getsockname()[:2]) for sock in sockets]
+def _bound(server: asyncio.Server) -> str:
+    names = [str(sock.getsockname()[:2]) for sock in server.sockets]
     return ", ".join(names) or "?"
