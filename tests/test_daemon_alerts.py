@@ -7,6 +7,7 @@ injected clock so thresholds, reminders and retry backoff are exact.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -317,6 +318,43 @@ async def test_severity_filter_per_channel(
         "Post-quantum key exchange dropped",
     ]
     assert [b["title"] for b in other.bodies()] == ["Post-quantum key exchange dropped"]
+
+
+async def test_quiet_runs_of_another_check_do_not_count(
+    store: SqliteStore, receiver: Receiver
+) -> None:
+    alerts = alerter(
+        store, Clock(), webhooks=[{"url": receiver.url}], failure_threshold=2
+    )
+    await alerts.handle([PQ_LOST], ran=["pq-tls"], check="pq")
+    await alerts.handle([], ran=["pq-tls"], check="tls")
+    assert await alerts.deliver_due() == 0
+    await alerts.handle([], ran=["pq-tls"], check="pq")
+    assert await alerts.deliver_due() == 1
+    await alerts.close()
+
+
+class SlowTriage:
+    """A triage that takes a while, as a model does."""
+
+    async def explain(self, change: Change, result_text: str) -> str:
+        await asyncio.sleep(0.05)
+        return f"slow: {change.title}"
+
+
+async def test_concurrent_runs_do_not_duplicate_an_alert(
+    store: SqliteStore, receiver: Receiver
+) -> None:
+    settings = AlertSettings(webhooks=[WebhookChannel(url=receiver.url)])
+    alerts = Alerter(settings, store, Deliveries(), SlowTriage(), clock=Clock())
+    await asyncio.gather(
+        alerts.handle([PQ_LOST], ran=["pq-tls"]),
+        alerts.handle([], ran=["pq-tls"]),
+        alerts.handle([], ran=["pq-tls"]),
+    )
+    assert await alerts.deliver_due() == 1
+    await alerts.close()
+    assert receiver.bodies()[0]["triage"].startswith("slow: Post-quantum")
 
 
 async def test_worse_severity_on_an_open_condition_alerts_again(

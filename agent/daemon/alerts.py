@@ -127,8 +127,9 @@ class DeliveryMetrics(Protocol):
 
 
 _CHANGE_TABLE = """CREATE TABLE IF NOT EXISTS alert_change (
-    target TEXT NOT NULL, key TEXT NOT NULL, opened TEXT NOT NULL,
-    resolved TEXT, triage TEXT NOT NULL DEFAULT '', PRIMARY KEY (target, key))"""
+    target TEXT NOT NULL, key TEXT NOT NULL, "check" TEXT NOT NULL,
+    opened TEXT NOT NULL, resolved TEXT, triage TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (target, key))"""
 
 
 _UPDATES = {
@@ -187,6 +188,8 @@ class Alerter:
         ]
         self._channels = {channel_name(c): c for c in channels}
         self._client = httpx.AsyncClient(follow_redirects=False)
+        self._handling = asyncio.Lock()
+        self._delivering = asyncio.Lock()
         store.execute(_CHANGE_TABLE, ())
 
     async def close(self) -> None:
@@ -194,17 +197,29 @@ class Alerter:
 
     # -- conditions
 
-    async def handle(self, changes: list[Change], *, ran: Iterable[str] = ()) -> None:
-        """Apply one run's changes; ``ran`` names targets whose run just finished."""
-        now = self.clock()
-        seen = {(c.target, c.key) for c in changes}
-        for change in changes:
-            if change.resolved:
-                self._resolving(change)
-            else:
-                await self._opening(change, now)
-        self._count_quiet_runs({*ran, *(c.target for c in changes)}, seen)
-        await self._promote(now)
+    async def handle(
+        self,
+        changes: list[Change],
+        *,
+        ran: Iterable[str] = (),
+        check: str | None = None,
+    ) -> None:
+        """Apply one run's changes.
+
+        ``ran`` names the targets whose run just finished and ``check`` the check
+        that ran (None: any), so conditions without a change count that run.
+        """
+        async with self._handling:
+            now = self.clock()
+            seen = {(c.target, c.key) for c in changes}
+            for change in changes:
+                if change.resolved:
+                    self._resolving(change)
+                else:
+                    await self._opening(change, now)
+            targets = {*ran, *(c.target for c in changes)}
+            self._count_quiet_runs(targets, check, seen)
+            await self._promote(now)
 
     async def _opening(self, change: Change, now: float) -> None:
         row = self._state(change.target, change.key)
@@ -230,10 +245,17 @@ class Alerter:
         elif row[0] == "resolving":
             self._set(change, "successes")
 
-    def _count_quiet_runs(self, targets: set[str], seen: set[tuple[str, str]]) -> None:
-        rows = list(self.store.query("SELECT target, key, state FROM alert_state", ()))
-        for target, key, state in rows:
-            if target not in targets or (target, key) in seen:
+    def _count_quiet_runs(
+        self, targets: set[str], check: str | None, seen: set[tuple[str, str]]
+    ) -> None:
+        rows = self.store.query(
+            'SELECT s.target, s.key, s.state, c."check" FROM alert_state AS s'
+            " LEFT JOIN alert_change AS c USING (target, key)",
+            (),
+        )
+        for target, key, state, opened_by in list(rows):
+            other_check = check is not None and opened_by not in (None, check)
+            if target not in targets or (target, key) in seen or other_check:
                 continue
             bump = "successes" if state == "resolving" else "failures"
             self.store.execute(_UPDATES[bump], (target, key))
@@ -378,10 +400,10 @@ class Alerter:
         body = json.dumps(asdict(change))
         if column == "opened":
             self.store.execute(
-                "INSERT INTO alert_change (target, key, opened) VALUES (?, ?, ?)"
-                " ON CONFLICT (target, key) DO UPDATE SET opened = excluded.opened,"
-                " triage = ''",
-                (change.target, change.key, body),
+                'INSERT INTO alert_change (target, key, "check", opened)'
+                " VALUES (?, ?, ?, ?) ON CONFLICT (target, key) DO UPDATE SET"
+                ' "check" = excluded."check", opened = excluded.opened, triage = \'\'',
+                (change.target, change.key, change.check, body),
             )
         else:
             self.store.execute(
@@ -397,9 +419,13 @@ class Alerter:
                 (target, key),
             )
         )
-        opened, resolved, triage = rows[0]
-        later = Change(**json.loads(resolved)) if resolved else None
-        return Change(**json.loads(opened)), later, triage
+        try:
+            opened, resolved, triage = rows[0]
+            later = Change(**json.loads(resolved)) if resolved else None
+            return Change(**json.loads(opened)), later, str(triage)
+        except (IndexError, ValueError, TypeError):
+            log.warning("alert details of %s %s are missing or unreadable", target, key)
+            return _bare_change(target, key), None, ""
 
     def _forget(self, target: str, key: str) -> None:
         for update in ("forget-state", "forget-change"):
@@ -409,6 +435,10 @@ class Alerter:
 
     async def deliver_due(self, limit: int = 100) -> int:
         """Send the outbox rows that are due; returns how many were delivered."""
+        async with self._delivering:
+            return await self._deliver(limit)
+
+    async def _deliver(self, limit: int) -> int:
         now = self.clock()
         rows = self.store.query(
             "SELECT id, channel, payload, attempts FROM outbox"
@@ -473,6 +503,13 @@ class Alerter:
         if not response.is_success:
             return f"POST {channel.url}: HTTP {response.status_code}"
         return ""
+
+
+def _bare_change(target: str, key: str) -> Change:
+    """Stands in for a condition whose stored details are lost."""
+    return Change(
+        target, "", "finding-opened", Severity.HIGH, f"Condition {key}", "", key
+    )
 
 
 # --- channels ---------------------------------------------------------------------
