@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import sqlite3
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -35,6 +36,7 @@ from agent.loop import Assistant
 from agent.settings import AgentSettings
 from agent.testing import ScriptedRuntime, answer, call
 from tools import runner
+from tools.lab.ca import CertificateAuthority, ec_key, write_key, write_pem
 from tools.models import Severity
 from tools.verdict import TLS_KEX_FIXES
 
@@ -173,11 +175,15 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    port = free_port()
     box = Mailbox()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
@@ -502,6 +508,55 @@ async def test_email_missing_password_stays_in_outbox(
     assert row[1] == 1
     assert "NW_TEST_SMTP_PASSWORD" in row[4]
     assert box.envelopes == []
+
+
+async def test_email_over_starttls_with_login(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = CertificateAuthority.root("Alerts Test CA", ec_key())
+    key = ec_key()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(
+        write_pem(tmp_path / "smtp.pem", [ca.issue(key)]),
+        write_key(tmp_path / "smtp.key", key),
+    )
+    write_pem(tmp_path / "ca.pem", [ca.cert])
+    logins: list[tuple[str, str]] = []
+
+    def check_login(mechanism: str, login: bytes, password: bytes) -> bool:
+        logins.append((login.decode(), password.decode()))
+        return password == b"s3cret"
+
+    box, port = Mailbox(), free_port()
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_required=True,
+        auth_callback=check_login,
+    )
+    controller.start()
+    monkeypatch.setenv("NW_TEST_SMTP_PASSWORD", "s3cret")
+    mail = EmailChannel(
+        host="127.0.0.1",
+        port=port,
+        sender="nw@lab.example",
+        recipients=["ops@lab.example"],
+        starttls=True,
+        ca_file=tmp_path / "ca.pem",
+        username="nw",
+        password_env="NW_TEST_SMTP_PASSWORD",
+    )
+    alerts = Alerter(AlertSettings(emails=[mail]), store, Deliveries(), clock=Clock())
+    await alerts.handle([PQ_LOST])
+    delivered = await alerts.deliver_due()
+    await alerts.close()
+    controller.stop()
+    assert delivered == 1
+    assert logins == [("nw", "s3cret")]
+    assert box.envelopes[0].rcpt_tos == ["ops@lab.example"]
 
 
 def test_settings_reject_unknown_keys() -> None:

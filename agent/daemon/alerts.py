@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
 from email.message import EmailMessage
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -75,6 +76,9 @@ class EmailChannel(_Section):
     sender: str = Field(description="From address.")
     recipients: list[str] = Field(min_length=1, description="To addresses.")
     starttls: bool = Field(default=False, description="Upgrade with STARTTLS.")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs the relay's certificate."
+    )
     username: str | None = Field(default=None, description="SMTP login, if any.")
     password_env: str | None = Field(
         default=None, description="Environment variable holding the SMTP password."
@@ -565,7 +569,9 @@ def send_mail(channel: EmailChannel, payload: dict[str, Any]) -> str:
     try:
         with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout) as smtp:
             if channel.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(
+                    context=ssl.create_default_context(cafile=channel.ca_file)
+                )
             if channel.username:
                 smtp.login(channel.username, _password(channel))
             smtp.send_message(message)
