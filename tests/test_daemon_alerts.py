@@ -438,6 +438,34 @@ async def test_http_500_is_retried_with_exponential_backoff(
     assert len(receiver.requests) == 4
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [b"", b"\x00\xff garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"],
+)
+async def test_hostile_receiver_is_a_failed_attempt(
+    store: SqliteStore, raw_server: Any, reply: bytes
+) -> None:
+    async def answer_badly(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.read(65536)
+        writer.write(reply)
+        writer.close()
+
+    port = await raw_server(answer_badly)
+    hooks = [{"url": f"http://127.0.0.1:{port}/hook", "timeout": 2}]
+    metrics = Deliveries()
+    alerts = alerter(store, Clock(), metrics, webhooks=hooks)
+    await alerts.handle([PQ_LOST])
+    assert await alerts.deliver_due() == 0
+    await alerts.close()
+    (row,) = store.outbox()
+    assert row[1] == 1
+    assert row[3] is None
+    assert row[4].startswith(f"POST http://127.0.0.1:{port}/hook: ")
+    assert metrics.calls == [("webhook", False)]
+
+
 async def test_slack_body_and_custom_headers(
     store: SqliteStore, receiver: Receiver
 ) -> None:
@@ -560,6 +588,8 @@ async def test_email_over_starttls_with_login(
 
 
 def test_settings_reject_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="http:// or https://"):
+        WebhookChannel(url="127.0.0.1:9000/hook")
     with pytest.raises(ValueError, match="slak"):
         WebhookChannel.model_validate({"url": "http://127.0.0.1/", "slak": True})
     with pytest.raises(ValueError, match="failure_threshold"):

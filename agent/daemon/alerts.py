@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.daemon.changes_base import Change
 from agent.daemon.triage import PlainTriage, Triage
@@ -66,6 +66,13 @@ class WebhookChannel(_Section):
         default_factory=dict, description="Extra HTTP headers, e.g. Authorization."
     )
     timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds per POST.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("give an http:// or https:// URL")
+        return url
 
 
 class EmailChannel(_Section):
@@ -502,7 +509,7 @@ class Alerter:
             response = await self._client.post(
                 channel.url, json=body, headers=channel.headers, timeout=channel.timeout
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return f"POST {channel.url}: {type(exc).__name__}: {exc}"
         if not response.is_success:
             return f"POST {channel.url}: HTTP {response.status_code}"
