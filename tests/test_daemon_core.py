@@ -14,12 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.daemon.changes import detect, expiry_level
+from agent.daemon.changes_base import Change
 from agent.daemon.config import KeyLocator, format_key, load_daemon_config
 from agent.daemon.scheduler import Scheduler
 from agent.daemon.store import MIGRATIONS, Store
@@ -332,9 +333,9 @@ def test_store_migrates_once_and_keeps_runs(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = Store(path)
     assert store.schema_version() == len(MIGRATIONS)
-    first = store.record_run("web", "tls", 100.0, TlsResult(target="a"))
+    first = store.record_run("web", "tls", 100.0, TlsResult(target="a"), 110.0)
     store.record_run("web", "pq", 101.0, PqResult(target="a", status=Status.TIMEOUT))
-    second = store.record_run("web", "tls", 200.0, TlsResult(target="a"))
+    second = store.record_run("web", "tls", 200.0, TlsResult(target="a"), 210.0)
     store.close()
     again = Store(path)
     assert again.schema_version() == len(MIGRATIONS)
@@ -355,6 +356,9 @@ def test_store_migrates_once_and_keeps_runs(tmp_path: Path) -> None:
         ("hook", "{}", 1.0, 1.0),
     )
     assert again.query("SELECT attempts FROM outbox WHERE id = ?", (outbox,))[0][0] == 0
+    assert again.prune(before=150.0) == 1, "the first tls run goes"
+    assert again.prune(before=1e12) == 0, "each check's latest run stays"
+    assert [r.id for r in again.last_runs("web", "tls", 5)] == [second]
     mode = again.query("PRAGMA journal_mode")[0][0]
     assert mode == "wal"
     again.close()
@@ -561,3 +565,43 @@ def test_sigterm_finishes_in_flight_runs(tmp_path: Path, lab: Lab) -> None:
     assert rows[0][0] == "timeout"
     assert rows[0][1] >= signalled
     assert "finishing in-flight checks" in log.read_text()
+
+
+class Collector:
+    """Receives what the scheduler hands the alerting side, run by run."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[Change], list[str]]] = []
+
+    async def handle(self, changes: list[Change], *, ran: Iterable[str] = ()) -> None:
+        self.batches.append((changes, list(ran)))
+
+
+async def test_scheduler_reports_regression_between_runs(
+    tmp_path: Path, own_lab: Lab
+) -> None:
+    path = lab_config(tmp_path, own_lab, ["pq-tls"])
+    config = load_daemon_config(path)
+    config.targets[0].checks = ["pq"]
+    store = Store(config.daemon.db)
+    collector = Collector()
+    scheduler = Scheduler(config, store, collector)
+    try:
+        await scheduler.run_once()
+        own_lab.set_groups("pq-tls", "X25519:secp256r1")
+        try:
+            [regressed] = await scheduler.run_once()
+        finally:
+            own_lab.set_groups("pq-tls", "X25519MLKEM768:X25519:secp256r1")
+        [restored] = await scheduler.run_once()
+    finally:
+        store.close()
+    first, second, third = collector.batches
+    assert first[1] == ["pq-tls"]
+    assert {c.kind for c in first[0]} <= {"finding-opened"}
+    assert [(c.kind, c.run_id, c.target) for c in second[0]] == [
+        ("pq-regression", regressed, "pq-tls")
+    ]
+    assert [(c.kind, c.run_id, c.resolved) for c in third[0]] == [
+        ("pq-improved", restored, True)
+    ]

@@ -5,6 +5,7 @@
     concurrency = 8
     http_host = "127.0.0.1"
     http_port = 9464
+    keep_days = 90        # history older than this is pruned (0: keep all)
 
     [defaults]
     interval = 300        # seconds between runs of one target's check
@@ -61,6 +62,9 @@ class DaemonSection(_Section):
         default=9464, ge=0, le=65535, description="Metrics port (0: any free port)."
     )
     http: bool = Field(default=True, description="Serve /healthz and /metrics.")
+    keep_days: float = Field(
+        default=90.0, ge=0, description="Days of history to keep (0: forever)."
+    )
 
 
 class DefaultsSection(_Section):

@@ -30,6 +30,9 @@ DELIVERY_PERIOD = 2.0
 FLUSH_BUDGET = 10.0
 """Seconds the final outbox pass may take at shutdown."""
 
+PRUNE_PERIOD = 3600.0
+"""Seconds between two passes that delete history older than ``keep_days``."""
+
 
 class Daemon:
     """One running daemon for one configuration."""
@@ -79,8 +82,14 @@ class Daemon:
             loop.add_signal_handler(signum, self._on_signal, signum)
 
     def _on_signal(self, signum: int) -> None:
-        log.info("%s: finishing in-flight checks", signal.Signals(signum).name)
-        self.stop.set()
+        name = signal.Signals(signum).name
+        if not self.stop.is_set():
+            log.info("%s: finishing in-flight checks", name)
+            self.stop.set()
+            return
+        log.warning("%s again: abandoning in-flight checks", name)
+        for task in list(self.scheduler.in_flight if self.scheduler else ()):
+            task.cancel()
 
     async def _start_http(self) -> None:
         daemon = self.config.daemon
@@ -104,10 +113,22 @@ class Daemon:
         }
 
     async def _deliver_loop(self) -> None:
+        pruned = 0.0
         while not self.stop.is_set():
+            if time.monotonic() - pruned > PRUNE_PERIOD or not pruned:
+                self._prune()
+                pruned = time.monotonic()
             await self._deliver()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=DELIVERY_PERIOD)
+
+    def _prune(self) -> None:
+        days = self.config.daemon.keep_days
+        if self.store is None or days <= 0:
+            return
+        removed = self.store.prune(time.time() - days * 86400)
+        if removed:
+            log.info("pruned %d runs older than %g days", removed, days)
 
     async def _deliver(self) -> None:
         if self.alerter is None:

@@ -224,6 +224,16 @@ class Store:
         value = rows[0][0] if rows else None
         return None if value is None else float(value)
 
+    def prune(self, before: float) -> int:
+        """Delete runs finished before ``before``, keeping each check's latest."""
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM runs WHERE finished < ? AND id NOT IN "
+                '(SELECT MAX(id) FROM runs GROUP BY target, "check")',
+                (before,),
+            )
+            return int(cursor.rowcount)
+
     def count_runs(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM runs")[0][0])
 
