@@ -608,6 +608,9 @@ async def test_plain_triage_names_the_fix() -> None:
         "expired 3 days ago", "finding:cert-expired",
     )  # fmt: skip
     assert "Renew the certificate" in await PlainTriage().explain(expired, "")
+    named = replace(PQ_LOST, title="Post-quantum regression on pq-tls")
+    plain = await PlainTriage().explain(named, "")
+    assert plain.startswith("What changed: Post-quantum regression on pq-tls (pq).")
 
 
 async def test_model_triage_uses_the_model_answer(

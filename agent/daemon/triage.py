@@ -55,9 +55,9 @@ class PlainTriage:
 def plain_text(change: Change) -> str:
     """What changed, the likely cause and the fix, in three sentences."""
     cause = _CAUSES.get(change.kind, "the target's configuration changed")
+    where = "" if change.target in change.title else f" on {change.target}"
     text = (
-        f"What changed: {change.title} on {change.target} ({change.check}). "
-        f"Likely cause: {cause}."
+        f"What changed: {change.title}{where} ({change.check}). Likely cause: {cause}."
     )
     fix = remediation(change)
     return f"{text} Fix: {fix}" if fix and not change.resolved else text
