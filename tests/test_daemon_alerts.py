@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from email import message_from_bytes
@@ -32,7 +33,8 @@ from agent.daemon.alerts import (
 )
 from agent.daemon.changes_base import Change
 from agent.daemon.triage import ModelTriage, PlainTriage
-from agent.loop import Assistant
+from agent.loop import Assistant, reject_all
+from agent.runtime.base import Decision
 from agent.settings import AgentSettings
 from agent.testing import ScriptedRuntime, answer, call
 from tools import runner
@@ -652,4 +654,16 @@ async def test_model_triage_falls_back_to_plain_text() -> None:
         ModelTriage.approver(False),
     )
     text = await ModelTriage(assistant).explain(PQ_LOST, "")
+    assert text == await PlainTriage().explain(PQ_LOST, "")
+
+
+async def test_slow_model_triage_falls_back_to_plain_text() -> None:
+    def slow(messages: Any, tools: Any) -> Decision:
+        time.sleep(0.5)
+        return answer("too late")
+
+    assistant = Assistant(
+        ScriptedRuntime([slow]), runner.Options(), AgentSettings(), reject_all("no")
+    )
+    text = await ModelTriage(assistant, timeout=0.1).explain(PQ_LOST, "")
     assert text == await PlainTriage().explain(PQ_LOST, "")

@@ -4,7 +4,7 @@
 change, the finding catalogue and the post-quantum remediation lines.
 :class:`ModelTriage` asks the local model through :class:`~agent.loop.Assistant`
 (same tools, same scope; active tools are refused unless the config allows them)
-and falls back to the plain text on any error or empty answer.
+and falls back to the plain text on any error, empty answer or timeout.
 """
 
 from __future__ import annotations
@@ -85,8 +85,9 @@ def remediation(change: Change) -> str:
 class ModelTriage:
     """Asks the local model; any failure falls back to :class:`PlainTriage`."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, timeout: float = 90.0) -> None:
         self.assistant = assistant
+        self.timeout = timeout
         self._asked = 0
 
     @staticmethod
@@ -95,8 +96,14 @@ class ModelTriage:
         return approve_all if allow_active else reject_all(NO_ACTIVE)
 
     async def explain(self, change: Change, result_text: str) -> str:
+        asking = asyncio.to_thread(self._ask, change, result_text)
         try:
-            answer = await asyncio.to_thread(self._ask, change, result_text)
+            answer = await asyncio.wait_for(asking, self.timeout)
+        except TimeoutError:
+            log.warning(
+                "model triage of %s %s took too long", change.target, change.key
+            )
+            answer = ""
         except Exception:  # the model side must never lose an alert
             log.warning("model triage failed for %s %s", change.target, change.key)
             answer = ""
