@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from agent.daemon.alerts import AlertSettings
-from agent.settings import CheckSettings, ScopeSettings, TlsSettings, _Section
+from agent.settings import ScopeSettings, TlsSettings, _Section
 from tools.errors import ConfigError, UsageError
 from tools.scope import Scope
 
@@ -95,6 +95,10 @@ class TargetConfig(_Section):
         return self.name or self.endpoint
 
 
+class DaemonChecks(_Section):
+    timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds per probe.")
+
+
 class DaemonModelSettings(_Section):
     path: Path | None = Field(default=None, description="GGUF for alert triage.")
     allow_active_scans: bool = Field(
@@ -107,7 +111,7 @@ class DaemonConfig(_Section):
     defaults: DefaultsSection = Field(default_factory=DefaultsSection)
     targets: list[TargetConfig] = Field(default_factory=list)
     tls: TlsSettings = Field(default_factory=TlsSettings)
-    checks: CheckSettings = Field(default_factory=CheckSettings)
+    checks: DaemonChecks = Field(default_factory=DaemonChecks)
     scope: ScopeSettings = Field(default_factory=ScopeSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     model: DaemonModelSettings | None = None
