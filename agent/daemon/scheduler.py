@@ -168,7 +168,7 @@ class Scheduler:
         try:
             changes = self.changes_for(job, run_id, result)
             if self.alerter is not None:
-                await self.alerter.handle(changes, ran=[job.label])
+                await self.alerter.handle(changes, ran=[job.label], check=job.check)
             if self.metrics is not None:
                 self.metrics.observe_run(job.label, job.check, result, duration)
         except Exception:  # a bug after the run is stored must not stop the daemon
