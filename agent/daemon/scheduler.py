@@ -41,7 +41,11 @@ class RunObserver(Protocol):
 
 class ChangeHandler(Protocol):
     async def handle(
-        self, changes: list[Change], *, ran: Iterable[str] = ()
+        self,
+        changes: list[Change],
+        *,
+        ran: Iterable[str] = (),
+        check: str | None = None,
     ) -> None: ...
 
 
