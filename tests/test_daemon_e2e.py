@@ -125,3 +125,64 @@ def test_regression_then_recovery_gives_one_alert_each(
     assert len(hook.bodies) == 2
     assert hook.bodies[1]["resolved"] is True
     assert hook.bodies[1]["key"] == regression["key"]
+
+
+def test_metrics_show_each_endpoint_right_after_a_restart(
+    tmp_path: Path, lab: Lab
+) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        http_port = sock.getsockname()[1]
+    pq, expired = lab.endpoints["pq-tls"].port, lab.endpoints["expired"].port
+    config = tmp_path / "daemon.toml"
+    config.write_text(
+        f"""
+[daemon]
+db = "{tmp_path / "history.db"}"
+http_port = {http_port}
+
+[[targets]]
+name = "pq"
+host = "127.0.0.1"
+port = {pq}
+checks = ["pq"]
+interval = 3600
+
+[[targets]]
+name = "expired"
+host = "127.0.0.1"
+port = {expired}
+checks = ["tls"]
+interval = 3600
+"""
+    )
+    cycle(config)  # one recorded run each; the next is an hour away
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    daemon = subprocess.Popen(
+        [NETWARDEN, "daemon", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        text = ""
+        for _ in range(100):
+            try:
+                url = f"http://127.0.0.1:{http_port}/metrics"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    text = response.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert 'netwarden_pq_verdict{target="pq",axis="key_exchange"} 3' in text
+        assert 'netwarden_cert_days_to_expiry{target="expired"} -' in text
+    finally:
+        daemon.terminate()
+        _, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr

@@ -159,13 +159,24 @@ class Metrics:
         self, target: str, check: str, result: CheckResult, duration_s: float
     ) -> None:
         """Record one finished run of ``check`` on ``target``."""
-        days = _days_to_expiry(result)
-        verdict = _verdict(result)
         with self._lock:
             self._durations.setdefault((check,), _Histogram()).observe(duration_s)
             status_key = (check, Status(result.status).value)
             self._results[status_key] = self._results.get(status_key, 0) + 1
-            self._last_run[(target, check)] = self._clock()
+        self.restore(target, check, result, self._clock())
+
+    def restore(
+        self, target: str, check: str, result: CheckResult, finished: float
+    ) -> None:
+        """Set the per-endpoint gauges from a stored run, counting nothing.
+
+        The daemon calls this at start-up with each target's latest run, so
+        ``/metrics`` shows every endpoint at once, not only after its next run.
+        """
+        days = _days_to_expiry(result)
+        verdict = _verdict(result)
+        with self._lock:
+            self._last_run[(target, check)] = finished
             if days is not None:
                 self._expiry[(target,)] = days
             if verdict is not None:

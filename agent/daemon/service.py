@@ -50,6 +50,7 @@ class Daemon:
     async def run(self, once: bool = False) -> int:
         """Run until stopped (or one cycle with ``once``); the exit code."""
         self.store = Store(self.config.daemon.db)
+        self._restore_metrics(self.store)
         try:
             self.alerter = _make_alerter(self.config, self.store, self.metrics)
             self.scheduler = Scheduler(
@@ -90,6 +91,17 @@ class Daemon:
         log.warning("%s again: abandoning in-flight checks", name)
         for task in list(self.scheduler.in_flight if self.scheduler else ()):
             task.cancel()
+
+    def _restore_metrics(self, store: Store) -> None:
+        """Seed the endpoint gauges with each configured check's latest run."""
+        configured = {
+            (t.label, check) for t in self.config.targets for check in t.checks
+        }
+        for record in store.status():
+            if (record.target, record.check) in configured:
+                self.metrics.restore(
+                    record.target, record.check, record.result(), record.finished
+                )
 
     async def _start_http(self) -> None:
         daemon = self.config.daemon
