@@ -574,7 +574,13 @@ class Collector:
     def __init__(self) -> None:
         self.batches: list[tuple[list[Change], list[str]]] = []
 
-    async def handle(self, changes: list[Change], *, ran: Iterable[str] = ()) -> None:
+    async def handle(
+        self,
+        changes: list[Change],
+        *,
+        ran: Iterable[str] = (),
+        check: str | None = None,
+    ) -> None:
         self.batches.append((changes, list(ran)))
 
 
