@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from agent.styles import OUTCOME_STYLE, POSTURE_STYLE, SEVERITY_STYLE
 from tools.certs.assess import expired_ago
 from tools.models import (
     CheckReport,
@@ -30,21 +31,6 @@ from tools.models import (
 # "[...]" that rich would otherwise read as markup.
 out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
-
-SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold white on red",
-    Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
-}
-POSTURE_STYLE = {
-    Posture.QUANTUM_SAFE: "bold green",
-    Posture.PARTIAL: "yellow",
-    Posture.VULNERABLE: "bold red",
-    Posture.UNKNOWN: "dim",
-}
-OUTCOME_STYLE = {"supported": "green", "not-supported": "dim", "error": "red"}
 
 
 def error(message: str) -> None:

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from agent.tui.widgets.results import SEVERITY_STYLE
+from agent.styles import SEVERITY_STYLE
 from tools.models import Finding
 
 COLUMNS = ("severity", "id", "target", "title")

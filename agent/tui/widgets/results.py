@@ -20,6 +20,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+from agent.styles import OUTCOME_STYLE, POSTURE_STYLE, SEVERITY_STYLE
 from tools.models import (
     AnyResult,
     CertificateInfo,
@@ -29,26 +30,11 @@ from tools.models import (
     Posture,
     PqResult,
     ScanResult,
-    Severity,
     Status,
     TlsResult,
 )
 
-SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold white on red",
-    Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
-}
-POSTURE_STYLE = {
-    Posture.QUANTUM_SAFE: "bold green",
-    Posture.PARTIAL: "yellow",
-    Posture.VULNERABLE: "bold red",
-    Posture.UNKNOWN: "dim",
-}
 OUTCOME_LABEL = {"supported": "yes", "not-supported": "no", "error": "error"}
-OUTCOME_STYLE = {"supported": "green", "not-supported": "dim", "error": "red"}
 PQ_STYLE = "bold green"
 AXES = ("key_exchange", "authentication", "symmetric", "overall")
 
