@@ -51,12 +51,18 @@ async def raw_server() -> AsyncIterator[Start]:
 
 
 class Listener:
-    """A TCP listener on 127.0.0.2 that counts the connections it receives."""
+    """A TCP listener that counts the connections it receives.
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.2", 0))
+    By default it listens on 127.0.0.2 and hangs up at once; ``hold=True`` keeps
+    each connection open without a word (a server that never answers).
+    """
+
+    def __init__(self, host: str = "127.0.0.2", hold: bool = False) -> None:
+        self.sock = socket.create_server((host, 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
+        self.hold = hold
+        self.held: list[socket.socket] = []
         self.connections = 0
         self.running = True
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -69,11 +75,16 @@ class Listener:
             except OSError:
                 continue
             self.connections += 1
-            conn.close()
+            if self.hold:
+                self.held.append(conn)
+            else:
+                conn.close()
 
     def close(self) -> None:
         self.running = False
         self.thread.join()
+        for conn in self.held:
+            conn.close()
         self.sock.close()
 
 

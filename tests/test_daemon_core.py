@@ -12,12 +12,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import Listener
 
 from agent.daemon.changes import detect, expiry_level
 from agent.daemon.changes_base import Change
@@ -275,36 +275,8 @@ async def test_unreachable_and_back(lab: Lab) -> None:
     assert detect(None, down)[0].kind == "unreachable"
 
 
-class Holder:
-    """A TCP listener that accepts connections and never says anything."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.sock.settimeout(0.2)
-        self.running = True
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.held.append(conn)
-
-    def close(self) -> None:
-        self.running = False
-        self.thread.join()
-        for conn in self.held:
-            conn.close()
-        self.sock.close()
-
-
 async def test_new_and_closed_ports_with_nmap() -> None:
-    first, second = Holder(), Holder()
+    first, second = Listener("127.0.0.1", hold=True), Listener("127.0.0.1", hold=True)
     ports = [first.port, second.port]
     options = runner.Options(scope=Scope.default(), timeout=2.0)
     try:
@@ -421,7 +393,7 @@ async def test_run_once_records_and_resumes(tmp_path: Path, lab: Lab) -> None:
 
 
 async def test_dead_target_does_not_delay_others(tmp_path: Path, lab: Lab) -> None:
-    holder = Holder()
+    holder = Listener("127.0.0.1", hold=True)
     extra = (
         "[[targets]]\n"
         'name = "silent"\n'
@@ -532,7 +504,7 @@ def test_sigkill_loses_no_completed_run_and_resumes(tmp_path: Path, lab: Lab) ->
 
 
 def test_sigterm_finishes_in_flight_runs(tmp_path: Path, lab: Lab) -> None:
-    holder = Holder()
+    holder = Listener("127.0.0.1", hold=True)
     extra = (
         "[[targets]]\n"
         'name = "silent"\n'
