@@ -87,9 +87,15 @@ interval = 1
     return config
 
 
-def cycle(config: Path) -> None:
+def daemon_env(config: Path) -> dict[str, str]:
+    """This environment without NETWARDEN_* settings or the user's config file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
     env["XDG_CONFIG_HOME"] = str(config.parent / "xdg")
+    return env
+
+
+def cycle(config: Path) -> None:
+    env = daemon_env(config)
     proc = subprocess.run(
         [NETWARDEN, "daemon", "--once", "--config", str(config)],
         capture_output=True,
@@ -161,8 +167,7 @@ interval = 3600
 """
     )
     cycle(config)  # one recorded run each; the next is an hour away
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    env = daemon_env(config)
     daemon = subprocess.Popen(
         [NETWARDEN, "daemon", "--config", str(config)],
         stdout=subprocess.DEVNULL,
