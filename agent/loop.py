@@ -77,7 +77,7 @@ from tools import models, runner
 from tools.errors import NetwardenError, ScopeError
 from tools.models import AnyResult, Finding, Status
 from tools.scope import Scope
-from tools.targets import find_targets, parse_target
+from tools.targets import find_targets
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,8 @@ log = logging.getLogger(__name__)
 # --- approvals ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """An active tool call waiting for a decision."""
-
-    call_id: str
-    name: str
-    args: dict[str, Any]
-    description: str
+ApprovalRequest = ApprovalRequested
+"""An active tool call waiting for a decision: the approver gets the event itself."""
 
 
 @dataclass(frozen=True)
@@ -288,7 +282,7 @@ class Assistant:
                 dict(action["args"]),
                 action.get("description", ""),
             )
-            self._run.emit(ApprovalRequested(**vars(asked)))
+            self._run.emit(asked)
             decision = self.approver(asked)
             decisions.append(self._record(asked, decision))
         return {"decisions": decisions}
@@ -494,10 +488,7 @@ def _refused_by_scope(request: ToolCallRequest, scope: Scope) -> bool:
     """
     target = str(request.tool_call["args"].get("target", ""))
     try:
-        if "/" in target:
-            scope.check_network(target)
-        else:
-            scope.check_host(parse_target(target).host)
+        scope.check_target(target)
     except ScopeError:
         return True
     except NetwardenError:

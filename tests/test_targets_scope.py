@@ -120,3 +120,14 @@ def test_targets_mentioned_in_a_question_are_found() -> None:
         "file.txt",
         "localhost",
     ]
+
+
+def test_check_target_takes_hosts_ports_and_ranges() -> None:
+    scope = Scope.default()
+    assert scope.check_target("127.0.0.1:8443").address == "127.0.0.1"
+    assert scope.check_target("[::1]:22").address == "::1"
+    assert scope.check_target("127.0.0.0/30").address == "127.0.0.0/30"
+    with pytest.raises(ScopeError):
+        scope.check_target("8.8.8.8:53")
+    with pytest.raises(TargetError):
+        scope.check_target("not a host")

@@ -82,7 +82,7 @@ async def run_scan(
     result = ScanResult(target=raw, host=raw, profile=profile)
     started = time.monotonic()
     try:
-        address = _scope_scan_target(raw, options.scope)
+        address = options.scope.check_target(raw).address
     except ScopeError as exc:
         return _refused_by_scope(result, exc)
     try:
@@ -265,13 +265,6 @@ def _scope_host(target: Target, scope: Scope, result: CheckResult) -> str:
     decision = scope.check_host(target.host)
     result.address = decision.address
     return decision.address
-
-
-def _scope_scan_target(raw: str, scope: Scope) -> str:
-    if "/" in raw:
-        return str(scope.check_network(raw))
-    host = parse_target(raw).host
-    return scope.check_host(host).address
 
 
 def _server_name(target: Target, options: Options) -> str | None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tools.errors import ConfigError, ScopeError, TargetError
-from tools.targets import is_ip_literal
+from tools.targets import is_ip_literal, parse_target
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -93,6 +93,17 @@ class Scope:
                 raise
             rule = f"name {name}"
         return ScopeDecision(host, str(address), rule)
+
+    def check_target(self, text: str) -> ScopeDecision:
+        """Decide a target string: ``host``, ``host:port``, ``[v6]:port`` or a CIDR.
+
+        For a range, ``address`` is the network itself. TargetError if it does not
+        parse; ScopeError if it is out.
+        """
+        if "/" in text:
+            network = self.check_network(text)
+            return ScopeDecision(text, str(network), "network")
+        return self.check_host(parse_target(text).host)
 
     def check_network(self, text: str) -> IPNetwork:
         """Accept a CIDR range only when all of it lies in one allowed network."""

@@ -129,12 +129,8 @@ def scope_warnings(question: str, scope: Scope) -> list[str]:
     warnings = []
     for mention in find_targets(question):
         try:
-            if "/" in mention:
-                scope.check_network(mention)
-                continue
-            host = parse_target(mention).host
-            if is_ip_literal(host):
-                scope.check_host(host)
+            if "/" in mention or is_ip_literal(parse_target(mention).host):
+                scope.check_target(mention)
         except ScopeError as exc:
             warnings.append(f"{exc}; netwarden will not send it anything")
         except TargetError:

@@ -56,7 +56,7 @@ from tools import runner
 from tools.errors import NetwardenError, ScopeError
 from tools.models import AnyResult, Status
 from tools.scope import Scope
-from tools.targets import parse_ports, parse_target
+from tools.targets import parse_ports
 
 if TYPE_CHECKING:
     from agent.modelload import LoadedModel
@@ -378,7 +378,7 @@ class NetwardenApp(App[None]):
         if address is None:
             return request.args  # the runner refuses it; there is nothing to approve
         asked = ApprovalRequest(call_id, request.name, request.args, _ACTIVE_TEXT)
-        await self.post_event(ApprovalRequested(**vars(asked)), run)
+        await self.post_event(asked, run)
         screen = ApprovalScreen(asked, address, rule)
         outcome = await self.push_screen(screen, wait_for_dismiss=True)
         decision = self._decided(asked, outcome)
@@ -547,9 +547,7 @@ def export_session(results: list[AnyResult], path: Path, *, model: str) -> list[
 def resolve(target: str, scope: Scope) -> tuple[str | None, str]:
     """The address ``target`` pins to and the scope rule allowing it (None: refused)."""
     try:
-        if "/" in target:
-            return str(scope.check_network(target)), "network"
-        decision = scope.check_host(parse_target(target).host)
+        decision = scope.check_target(target)
     except ScopeError:
         return None, ""
     except NetwardenError as exc:
